@@ -1,0 +1,40 @@
+"""Encoder registry: one place that knows every encoder by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Encoder, EncoderOptions, pick_device
+from .clip import OpenClipEncoder
+from .dinov2 import Dinov2Encoder
+from .vgg import TutorialGramEncoder, VggGramEncoder
+
+ENCODERS: dict[str, type[Encoder]] = {
+    VggGramEncoder.name: VggGramEncoder,
+    TutorialGramEncoder.name: TutorialGramEncoder,
+    OpenClipEncoder.name: OpenClipEncoder,
+    Dinov2Encoder.name: Dinov2Encoder,
+}
+
+
+def make_encoder(name: str, options: EncoderOptions, **kwargs: Any) -> Encoder:
+    try:
+        cls = ENCODERS[name]
+    except KeyError:
+        from ..errors import InputError
+
+        raise InputError(f"unknown encoder {name!r}; known: {', '.join(ENCODERS)}") from None
+    return cls(options, **kwargs)
+
+
+__all__ = [
+    "ENCODERS",
+    "Encoder",
+    "EncoderOptions",
+    "Dinov2Encoder",
+    "OpenClipEncoder",
+    "TutorialGramEncoder",
+    "VggGramEncoder",
+    "make_encoder",
+    "pick_device",
+]

@@ -1,0 +1,186 @@
+"""What every encoder shares: lazy loading, device choice, batching, fingerprints.
+
+An encoder owns its preprocessing (PIL image -> tensor), its weights identity and a
+fingerprint that changes whenever its numbers could change (architecture, weights,
+preprocessing, precision). The fingerprint is computed without loading the model so a
+fully cached evaluation never loads one.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..weights import WeightsSpec, file_identity, load_into, load_state_dict, resolve_weights
+
+RANDOM_SEED = 0
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested and requested != "auto":
+        if requested.startswith("cuda") and not torch.cuda.is_available():
+            from ..errors import InputError
+
+            raise InputError(f"device {requested!r} requested but CUDA is not available")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@dataclass
+class EncoderOptions:
+    device: str = "auto"
+    weights_dir: Path | None = None
+    random_weights: bool = False
+    allow_download: bool = True
+    batch_size: int = 8
+
+
+class Encoder(ABC):
+    """Base of image encoders. Subclasses define ``name``, ``spec``, ``config`` and the model."""
+
+    name: str = "encoder"
+    version: int = 1  # bump when this code changes numbers
+
+    def __init__(self, options: EncoderOptions | None = None) -> None:
+        self.options = options or EncoderOptions()
+        self.device = pick_device(self.options.device)
+        self.model: Any = None
+        self._weights_identity: str | None = None
+        self._weights_path: Path | None = None
+
+    # --- identity -------------------------------------------------------------------
+    @abstractmethod
+    def weights_spec(self) -> WeightsSpec: ...
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Everything besides weights that changes the numbers (arch, preprocessing)."""
+
+    @property
+    def precision(self) -> str:
+        return "fp16-autocast" if self.device.startswith("cuda") else "fp32"
+
+    def weights_identity(self) -> str:
+        if self._weights_identity is None:
+            if self.options.random_weights:
+                self._weights_identity = f"random-weights(seed={RANDOM_SEED})"
+            else:
+                self._weights_path = resolve_weights(
+                    self.weights_spec(), self.options.weights_dir, self.options.allow_download
+                )
+                self._weights_identity = file_identity(self._weights_path)
+        return self._weights_identity
+
+    def fingerprint(self) -> str:
+        payload = {
+            "encoder": self.name,
+            "version": self.version,
+            "config": self.config(),
+            "weights": self.weights_identity(),
+            "precision": self.precision,
+        }
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+        return f"{self.name}-{digest}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fingerprint": self.fingerprint(),
+            "weights": self.weights_identity(),
+            "random_weights": self.options.random_weights,
+            "config": self.config(),
+            "precision": self.precision,
+        }
+
+    # --- model ------------------------------------------------------------------------
+    @abstractmethod
+    def build(self) -> Any:
+        """The architecture with freshly initialised parameters."""
+
+    def load(self) -> None:
+        if self.model is not None:
+            return
+        import torch
+
+        if self.options.random_weights:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_SEED)
+                model = self.build()
+        else:
+            self.weights_identity()
+            assert self._weights_path is not None
+            model = self.build()
+            self.load_weights(model, self._weights_path)
+        self.model = model.eval().requires_grad_(False).to(self.device)
+
+    def load_weights(self, model: Any, path: Path) -> None:
+        load_into(model, self.convert_state_dict(load_state_dict(path)), self.name, path)
+
+    def convert_state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+        return state
+
+    def release(self) -> None:
+        """Free the model (VRAM and RAM). On CPU only ``gc.collect()`` frees anything."""
+        if self.model is None:
+            return
+        self.model = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover
+            pass
+
+    # --- encoding ---------------------------------------------------------------------
+    @abstractmethod
+    def preprocess(self, image: Any) -> Any:
+        """PIL RGB image -> float tensor (C, H, W)."""
+
+    @abstractmethod
+    def forward(self, batch: Any) -> Any:
+        """(B, C, H, W) on device -> (B, D) features."""
+
+    def autocast(self) -> Any:
+        import torch
+
+        if self.device.startswith("cuda"):
+            return torch.autocast("cuda", dtype=torch.float16)
+        return nullcontext()
+
+    def encode(self, tensors: Sequence[Any]) -> np.ndarray:
+        """Encode preprocessed tensors; same-size tensors are batched together."""
+        import torch
+
+        self.load()
+        out: list[np.ndarray | None] = [None] * len(tensors)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, tensor in enumerate(tensors):
+            by_shape.setdefault(tuple(tensor.shape), []).append(index)
+        batch_size = max(1, self.options.batch_size)
+        with torch.inference_mode(), self.autocast():
+            for indices in by_shape.values():
+                for start in range(0, len(indices), batch_size):
+                    chunk = indices[start : start + batch_size]
+                    batch = torch.stack([tensors[i] for i in chunk]).to(self.device)
+                    features = self.forward(batch).float().cpu().numpy()
+                    for row, index in zip(features, chunk):
+                        out[index] = row
+        return np.stack(out).astype(np.float32, copy=False)  # type: ignore[arg-type]
