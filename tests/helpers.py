@@ -1,0 +1,76 @@
+"""Test helpers: small synthetic images with WebUI infotext, small encoder configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+os.environ.setdefault("LYCORIS_EVAL_OFFLINE", "1")  # tests never try the network
+
+# Small architectures for speed; tests about the full-size ones say so.
+SMALL = {"clip_model": "ViT-S-32", "dinov2_arch": "vits14", "vgg_size": 64, "tutorial_size": 64}
+
+
+def infotext(prompt: str, seed: int, checkpoint: str = "ckA", prompt_type: str | None = None) -> str:
+    extra = f", LyCORIS prompt type: {prompt_type}" if prompt_type else ""
+    return (
+        f"{prompt}\nNegative prompt: lowres, bad anatomy\n"
+        f"Steps: 4, Sampler: Euler a, CFG scale: 7, Seed: {seed}, Size: 64x64, "
+        f"Model hash: 1234abcd, Model: {checkpoint}, Version: v1.10.1{extra}"
+    )
+
+
+def pattern(seed: int, size: tuple[int, int] = (64, 64), scale: float = 1.0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    h, w = size
+    y, x = np.mgrid[0:h, 0:w]
+    freq = rng.uniform(0.05, 0.4, 3)
+    phase = rng.uniform(0, 6.28, 3)
+    channels = [np.sin(freq[i] * (x + (i + 1) * y) + phase[i]) for i in range(3)]
+    arr = (np.stack(channels, -1) * 0.5 + 0.5) * 255 * scale
+    arr += rng.normal(0, 8, arr.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def save_png(image: Image.Image, path: Path, text: str | None = None) -> Path:
+    info = PngImagePlugin.PngInfo()
+    if text is not None:
+        info.add_text("parameters", text)
+    image.save(path, pnginfo=info)
+    return path
+
+
+def make_grid(
+    folder: Path,
+    checkpoints=("ckA",),
+    adapters=(("styleA", 0.5), ("styleA", 1.0)),
+    prompts=("a cat sitting, masterpiece",),
+    seeds=(1, 2),
+) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ck in checkpoints:
+        for p_i, prompt in enumerate(prompts):
+            for seed in seeds:
+                base = pattern(seed * 100 + p_i)
+                paths.append(save_png(base, folder / f"{ck}-p{p_i}-base-s{seed}.png", infotext(prompt, seed, ck)))
+                for name, weight in adapters:
+                    arr = np.asarray(base, dtype=np.float64)
+                    tint = np.asarray(pattern(hash(name) % 1000 + seed), dtype=np.float64)
+                    mixed = (1 - 0.5 * weight) * arr + 0.5 * weight * tint
+                    img = Image.fromarray(np.clip(mixed, 0, 255).astype(np.uint8))
+                    tagged = f"{prompt}, <lora:{name}:{weight}>"
+                    paths.append(save_png(img, folder / f"{ck}-p{p_i}-{name}-{weight}-s{seed}.png", infotext(tagged, seed, ck)))
+    return paths
+
+
+def make_set(folder: Path, n: int, seed: int, size=(64, 64), scale: float = 1.0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        pattern(seed + i, size, scale).save(folder / f"img{i}.png")
+    return folder
+
+

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from lycoris_eval.errors import InputError
+from lycoris_eval.grouping import describe, find_baselines, group_cells, pair_groups
+from lycoris_eval.images import read_image_file
+from lycoris_eval.infotext import adapter_tags, parse_infotext, strip_network_tags
+from lycoris_eval.prompts import clean_prompt, parse_trigger_mapping, reference_cleanup, strip_webui_syntax
+
+from .helpers import infotext, make_grid
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("a cat <lora:style_loha:0.8>, sitting", "a cat, sitting"),
+        ("<lyco:x:1> <hypernet:h:0.5>a dog", "a dog"),
+        ("(masterpiece:1.2), (best quality), [blurry]", "masterpiece, best quality, blurry"),
+        ("((nested (deep:1.3)))", "nested deep"),
+        ("a [cat:dog:0.5] on grass", "a dog on grass"),
+        ("a [hat:0.3] man", "a hat man"),
+        ("a [hat::0.3] man", "a man"),
+        ("a [red|blue] car", "a red car"),
+        ("a cat BREAK a dog", "a cat, a dog"),
+        ("a cat AND a dog", "a cat, a dog"),
+        (r"a \(literal\) bracket \[x\]", "a (literal) bracket [x]"),
+        ("of a tree, ,  tall , ", "a tree, tall"),
+        ("line one\nline two", "line one line two"),
+    ],
+)
+def test_clean_prompt_strips_webui_syntax(prompt, expected):
+    assert clean_prompt(prompt) == expected
+
+
+def test_trigger_mapping_replace_and_remove():
+    mapping = {"olis": "bunny", "sks": ""}
+    assert clean_prompt("olis, sks style, golis", mapping) == "bunny, style, golis"
+    assert parse_trigger_mapping(["olis=bunny", "sks="]) == mapping
+    with pytest.raises(InputError, match="expected WORD=TEXT"):
+        parse_trigger_mapping(["olis"])
+
+
+def test_reference_cleanup_is_the_reference_process_line():
+    # LyCORIS-evaluation encode_text_features.process_line, minus the trailing newline
+    assert reference_cleanup(" , of  a   cat , , x ,") == "a cat , x"
+    assert reference_cleanup("of a cat, ,  x") == "a cat, x"
+    assert strip_webui_syntax("(a:1.5)") == "a"
+
+
+def test_parse_infotext_like_the_webui():
+    text = infotext("a cat, <lora:styleA:0.8>\nsecond line", 42) + ', Lora hashes: "styleA: 0123abcd"'
+    info = parse_infotext(text)
+    assert info.prompt == "a cat, <lora:styleA:0.8>\nsecond line"
+    assert info.negative_prompt == "lowres, bad anatomy"
+    assert info.seed == 42 and info.checkpoint == "ckA"
+    assert info.params["Lora hashes"] == "styleA: 0123abcd"
+    assert info.params["Sampler"] == "Euler a"
+
+
+def test_infotext_without_params_line_is_all_prompt():
+    info = parse_infotext("just a prompt\nNegative prompt: x")
+    assert info.prompt == "just a prompt" and info.negative_prompt == "x" and info.params == {}
+
+
+def test_adapter_tags_forms():
+    tags = adapter_tags("x <lora:a:0.5> <lyco:b> <lora:c:te=0.7:unet=0.2> <hypernet:h:1>")
+    assert [(t.name, t.weight) for t in tags] == [("a", 0.5), ("b", 1.0), ("c", 0.7)]
+    assert strip_network_tags("a cat, <lora:a:1>, sitting") == "a cat, sitting"
+
+
+def test_grouping_cells_and_pairs(tmp_path):
+    make_grid(tmp_path / "g", checkpoints=("ckA", "ckB"), seeds=(1, 2, 3))
+    metas = [describe(read_image_file(p)) for p in sorted((tmp_path / "g").iterdir())]
+    cells = group_cells(metas)
+    # 2 checkpoints x (baseline + 2 weights) x 1 prompt
+    assert len(cells) == 6
+    base_cells = [c for c in cells if c.is_baseline]
+    assert {c.checkpoint for c in base_cells} == {"ckA", "ckB"}
+    assert all(len(c.images) == 3 for c in cells)
+    baselines = find_baselines(metas)
+    assert len(baselines) == 6  # checkpoint x seed
+    for meta in metas:
+        if meta.adapter:
+            base = baselines[meta.pair_key]
+            assert base.seed == meta.seed and base.checkpoint == meta.checkpoint and base.adapter is None
+    groups = pair_groups(metas, baselines)
+    assert all(g[0].is_baseline and len(g) == 3 for g in groups)
+
+
+def test_images_without_infotext_form_one_group(tmp_path):
+    from .helpers import make_set
+
+    make_set(tmp_path / "plain", 3, 1)
+    (tmp_path / "plain" / "img0.txt").write_text("a caption")
+    metas = [describe(read_image_file(p)) for p in sorted((tmp_path / "plain").glob("*.png"))]
+    cells = group_cells(metas)
+    assert len(cells) == 1 and cells[0].checkpoint is None and cells[0].prompt is None
+    assert metas[0].raw_prompt == "a caption"
