@@ -1,0 +1,200 @@
+"""The pipeline and CLI end to end on generated images with random weights."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from lycoris_eval import images as images_module
+from lycoris_eval.cli import main
+from lycoris_eval.encoders import EncoderOptions, VggGramEncoder
+from lycoris_eval.evaluate import EvalConfig, evaluate
+from lycoris_eval.metrics.style import allpair_msd
+
+from .helpers import SMALL, make_set, pattern
+
+SMALL_ARGS = ["--random-weights", "--clip-model", "ViT-S-32", "--dinov2-arch", "vits14"]
+
+
+def small_config(tmp_path, **kwargs) -> EvalConfig:
+    base = dict(random_weights=True, allow_download=False, device="cpu", cache_dir=tmp_path / "cache", **SMALL)
+    base.update(kwargs)
+    return EvalConfig(**base)
+
+
+def _strict_json(path):
+    def no_nan(name):
+        raise AssertionError(f"JSON holds {name}")
+
+    return json.loads(path.read_text(), parse_constant=no_nan)
+
+
+def test_cli_end_to_end(tmp_path, grid_dir, reference_dir, distractor_dir, capsys):
+    out = tmp_path / "out"
+    code = main(["evaluate", str(grid_dir), "--reference", str(reference_dir), "--distractor", str(distractor_dir),
+                 "--trigger", "masterpiece=", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--quiet",
+                 *SMALL_ARGS])
+    assert code == 0
+    doc = _strict_json(out / "scores.json")
+    assert doc["schema"] == "lycoris-eval/scores" and doc["schema_version"] == 1
+    run = doc["run"]
+    assert run["random_weights"] is True and "RANDOM WEIGHTS" in run["warning"]
+    assert set(run["encoders"]) == {"vgg19-gram", "vgg19-tutorial-gram", "openclip", "dinov2"}
+    assert all(e["weights"].startswith("random-weights") for e in run["encoders"].values())
+    assert run["versions"]["torch"] and run["n_images"] == 6
+    cells = doc["cells"]
+    assert [(c["adapter"], c["weight"]) for c in cells] == [(None, 0.0), ("styleA", 0.5), ("styleA", 1.0)]
+    for cell in cells:
+        assert cell["checkpoint"] == "ckA" and cell["seeds"] == [1, 2] and len(cell["images"]) == 2
+        assert cell["prompt"] == "a cat sitting, masterpiece"
+        for name in ("style_loss_ref", "image_similarity", "text_alignment", "vendi", "centroid_distance"):
+            assert set(cell["metrics"][name]) >= {"mean", "std", "n"}
+        paired = {"style_loss_base", "psnr_base", "ssim_base"}
+        assert paired <= set(cell["metrics"]) if cell["adapter"] else not paired & set(cell["metrics"])
+    summaries = doc["summaries"]
+    assert [s["baseline"] for s in summaries] == [True, False, False]
+    assert summaries[0]["overall_rank"] is None and summaries[0]["ranks"] == {}
+    ranked = summaries[1:]
+    assert sorted(s["ranks"]["style_loss_base"] for s in ranked) == [0.0, 1.0]
+    assert all(s["metrics"]["fd_dinov2"]["mean"] is not None for s in summaries)
+    assert {t["metric"] for t in doc["trust"]} == {"style_loss_ref", "style_loss_tutorial", "image_similarity"}
+    with open(out / "scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 and float(rows[1]["style_loss_base_mean"]) == pytest.approx(
+        cells[1]["metrics"]["style_loss_base"]["mean"])
+
+
+def test_numbers_match_direct_computation(tmp_path, grid_dir, reference_dir):
+    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir,
+                                          metrics=("style_loss_base", "style_loss_ref")))
+    enc = VggGramEncoder(EncoderOptions(device="cpu", random_weights=True), image_size=SMALL["vgg_size"])
+
+    def grams(paths):
+        from PIL import Image
+        return enc.encode([enc.preprocess(Image.open(p).convert("RGB")) for p in paths]).astype(np.float64)
+
+    ref = grams(sorted(reference_dir.glob("*.png")))
+    cell = doc["cells"][2]  # styleA @ 1.0
+    adapter = grams([grid_dir / n for n in cell["images"]])
+    base = grams([grid_dir / n.replace("styleA-1.0", "base") for n in cell["images"]])
+    assert cell["metrics"]["style_loss_base"]["mean"] == pytest.approx(((adapter - base) ** 2).sum(1).mean(), rel=1e-5)
+    assert cell["metrics"]["style_loss_ref"]["mean"] == pytest.approx(allpair_msd(adapter, ref), rel=1e-5)
+
+
+def test_cache_makes_reevaluation_encoder_free_and_each_image_decoded_once(tmp_path, grid_dir, reference_dir):
+    config = small_config(tmp_path, reference_dir=reference_dir)
+    images_module.DECODE_COUNTER["n"] = 0
+    first = evaluate(grid_dir, config)
+    assert images_module.DECODE_COUNTER["n"] == 6 + 3  # every image once, whatever the metrics
+    assert first["run"]["encoded"] == {"dinov2": 9, "openclip": 6, "vgg19-gram": 9, "vgg19-tutorial-gram": 9}
+    images_module.DECODE_COUNTER["n"] = 0
+    second = evaluate(grid_dir, config)
+    assert images_module.DECODE_COUNTER["n"] == 0
+    assert sum(second["run"]["encoded"].values()) == 0
+    assert first["cells"] == second["cells"] and first["summaries"] == second["summaries"]
+
+
+def test_bad_files_are_reported_and_the_rest_scored(tmp_path, grid_dir, reference_dir):
+    (grid_dir / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (grid_dir / "notes.pdf").write_bytes(b"%PDF")
+    pattern(1, (16, 16)).save(grid_dir / "tiny.png")
+    good = grid_dir / "ckA-p0-base-s1.png"
+    (grid_dir / "zz-truncated.png").write_bytes(good.read_bytes()[:-200])
+    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir, metrics=("style_loss_ref",)))
+    skipped = {s["file"]: s["error"] for s in doc["run"]["skipped"]}
+    assert set(skipped) == {"broken.png", "notes.pdf", "tiny.png", "zz-truncated.png"}
+    assert "truncated" in skipped["zz-truncated.png"] and "too small" in skipped["tiny.png"]
+    assert doc["run"]["n_images"] == 7  # truncation is only found when decoding
+    assert sum(c["metrics"]["style_loss_ref"]["n"] for c in doc["cells"] if c["metrics"]) == 6
+
+
+def test_nan_features_are_reported_not_propagated(tmp_path, grid_dir, reference_dir, monkeypatch):
+    from lycoris_eval.encoders.dinov2 import Dinov2Encoder
+
+    original = Dinov2Encoder.forward
+
+    def poisoned(self, batch):
+        out = original(self, batch)
+        out[0] = float("nan")
+        return out
+
+    monkeypatch.setattr(Dinov2Encoder, "forward", poisoned)
+    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir, use_cache=False,
+                                          metrics=("image_similarity",), batch_size=64))
+    errors = [s["error"] for s in doc["run"]["skipped"]]
+    assert any("dinov2 produced NaN/inf features" in e for e in errors)
+    assert all(c["metrics"]["image_similarity"]["mean"] is not None for c in doc["cells"] if c["metrics"])
+
+
+def test_single_reference_image_and_no_reference(tmp_path, grid_dir):
+    one = make_set(tmp_path / "one", 1, 7)
+    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=one, metrics=("style_loss_ref", "fd_dinov2")))
+    assert any("single image" in n for n in doc["run"]["notes"])
+    fd = doc["summaries"][0]["metrics"]["fd_dinov2"]
+    assert fd["mean"] is None and "at least 2 images" in fd["note"]
+    assert doc["cells"][0]["metrics"]["style_loss_ref"]["mean"] is not None
+    doc = evaluate(grid_dir, small_config(tmp_path, metrics=("style_loss_ref", "vendi")))
+    assert "style_loss_ref" not in doc["metrics"] and any("no reference set" in n for n in doc["run"]["notes"])
+
+
+def test_trust_flags_a_metric_that_cannot_tell_sets_apart(tmp_path, grid_dir, reference_dir):
+    twin = tmp_path / "twin"
+    shutil.copytree(reference_dir, twin)
+    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir, distractor_dirs=(twin,),
+                                          metrics=("style_loss_ref",)))
+    (entry,) = doc["trust"]
+    assert entry["accuracy"] == 0.5 and entry["level"] == "untrustworthy"
+    assert "cannot tell the target from 'twin'" in entry["verdict"]
+
+
+def test_interrupted_run_keeps_what_was_computed(tmp_path, grid_dir):
+    config = small_config(tmp_path, metrics=("vendi",), chunk_images=1)
+    calls = []
+
+    def stop_after_first_pair_group(done, total, message):
+        calls.append(done)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(grid_dir, config, stop_after_first_pair_group)
+    assert calls == [3]  # one baseline + its two adapter images were encoded, then the stop
+    doc = evaluate(grid_dir, config)
+    assert doc["run"]["encoded"]["dinov2"] == 3
+    assert doc["run"]["cache"]["hits"] == 3
+
+
+def test_cli_errors_are_clear_and_nonzero(tmp_path, grid_dir, capsys):
+    assert main(["evaluate", str(tmp_path / "missing"), *SMALL_ARGS, "--quiet"]) == 2
+    assert "folder not found" in capsys.readouterr().err
+    weights = tmp_path / "w"
+    weights.mkdir()
+    code = main(["evaluate", str(grid_dir), "--metrics", "vendi", "--offline", "--weights-dir", str(weights), "--quiet",
+                 "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "dinov2_vitl14_pretrain.pth" in err and str(weights) in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(grid_dir), "--metrics", "nonsense"])
+    assert main(["evaluate", str(grid_dir), "--distractor", str(grid_dir), *SMALL_ARGS, "--quiet"]) == 2
+    assert "need a target reference set" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_full_size_encoders(tmp_path, reference_dir):
+    """The paper's configuration (VGG19 at 224, OpenCLIP ViT-L-14, DINOv2 ViT-L/14)."""
+    from .helpers import make_grid
+
+    grid = tmp_path / "g"
+    make_grid(grid, adapters=(("styleA", 1.0),), seeds=(1,))
+    out = tmp_path / "out"
+    assert main(["evaluate", str(grid), "--reference", str(reference_dir), "--random-weights", "--quiet",
+                 "--out", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
+    doc = _strict_json(out / "scores.json")
+    enc = doc["run"]["encoders"]
+    assert enc["openclip"]["config"]["model"] == "ViT-L-14" and enc["dinov2"]["config"]["arch"] == "dinov2_vitl14"
+    assert enc["vgg19-gram"]["config"]["resize"] == "shorter-side-224-bicubic"
+    assert doc["cells"][1]["metrics"]["text_alignment"]["n"] == 1
