@@ -28,30 +28,52 @@ def _layers(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lycoris_eval", description="Score LoRA/LyCORIS images with the LyCORIS paper's metrics.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lycoris_eval", description="Score LoRA/LyCORIS images with the LyCORIS paper's metrics."
+    )
     parser.add_argument("--version", action="version", version=f"lycoris-eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="score a folder of images (WebUI infotext groups them into cells)")
     ev.add_argument("images", type=Path, help="folder of generated images")
     ev.add_argument("--reference", type=Path, help="folder of target reference images (the LoRA's training art)")
-    ev.add_argument("--distractor", type=Path, action="append", default=[], help="folder of a distractor set (repeatable)")
-    ev.add_argument("--trigger", action="append", default=[], metavar="WORD=TEXT",
-                    help="replace a trigger word by a description for text alignment (WORD= removes it)")
-    ev.add_argument("--metrics", type=_metric_list, default=DEFAULT_METRICS,
-                    help=f"comma-separated; default: {','.join(DEFAULT_METRICS)}")
-    ev.add_argument("--out", type=Path, help="output folder for scores.json and scores.csv (default: IMAGES/lycoris-eval)")
+    ev.add_argument(
+        "--distractor", type=Path, action="append", default=[], help="folder of a distractor set (repeatable)"
+    )
+    ev.add_argument(
+        "--trigger",
+        action="append",
+        default=[],
+        metavar="WORD=TEXT",
+        help="replace a trigger word by a description for text alignment (WORD= removes it)",
+    )
+    ev.add_argument(
+        "--metrics",
+        type=_metric_list,
+        default=DEFAULT_METRICS,
+        help=f"comma-separated; default: {','.join(DEFAULT_METRICS)}",
+    )
+    ev.add_argument(
+        "--out", type=Path, help="output folder for scores.json and scores.csv (default: IMAGES/lycoris-eval)"
+    )
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     ev.add_argument("--weights-dir", type=Path, help="folder holding the encoders' weights files")
-    ev.add_argument("--random-weights", action="store_true",
-                    help="use randomly initialised encoders (pipeline test only; reports say so)")
+    ev.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="use randomly initialised encoders (pipeline test only; reports say so)",
+    )
     ev.add_argument("--offline", action="store_true", help="never try to download weights")
     ev.add_argument("--batch-size", type=int, default=8)
     ev.add_argument("--cache-dir", type=Path, help="feature cache folder (default ~/.cache/lycoris-eval)")
     ev.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     ev.add_argument("--clip-model", default="ViT-L-14", help="open_clip model name (paper: ViT-L-14)")
     ev.add_argument("--clip-pretrained", default="datacomp_xl_s13b_b90k", help="open_clip pretrained tag")
-    ev.add_argument("--clip-resize", choices=("resize", "crop"), default="resize",
-                    help="resize: the paper's 224x224 stretch; crop: open_clip's resize + center crop")
+    ev.add_argument(
+        "--clip-resize",
+        choices=("resize", "crop"),
+        default="resize",
+        help="resize: the paper's 224x224 stretch; crop: open_clip's resize + center crop",
+    )
     ev.add_argument("--dinov2-arch", default="vitl14", choices=("vits14", "vitb14", "vitl14"))
     ev.add_argument("--tutorial-layers", type=_layers, help="tutorial style loss layers, e.g. 1,2,3,4,5 (conv_N)")
     ev.add_argument("--tutorial-random-layers", type=int, help="pick this many conv layers at random (seeded)")

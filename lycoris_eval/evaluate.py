@@ -26,7 +26,7 @@ import numpy as np
 from . import __version__
 from .cache import FeatureCache, NullCache
 from .encoders import Encoder, EncoderOptions, make_encoder
-from .errors import BadImageError, InputError, MetricError
+from .errors import BadImageError, InputError, MetricError, MissingWeightsError
 from .features import FeatureExtractor
 from .grouping import Cell, ImageMeta, describe, find_baselines, group_cells, pair_groups
 from .images import ImageRecord, list_image_files, read_image_file
@@ -207,8 +207,14 @@ class Evaluation:
         }
         names = sorted({METRICS[m].encoder for m in self.metrics if METRICS[m].encoder})
         encoders = {name: make_encoder(name, options, **kwargs[name]) for name in names}
+        missing = []
         for encoder in encoders.values():
-            encoder.fingerprint()  # resolves weights now: a missing file stops us before any work
+            try:
+                encoder.fingerprint()  # resolves weights now: a missing file stops us before any work
+            except MissingWeightsError as exc:
+                missing.append(str(exc))
+        if missing:
+            raise MissingWeightsError("\n".join(dict.fromkeys(missing)))
         return encoders
 
     def _tick(self, n: int, message: str) -> None:
@@ -409,8 +415,13 @@ class Evaluation:
             "metrics": metrics,
         }
 
-    def _summaries(self, cells: list[Cell], cell_dicts: list[dict[str, Any]], metas_index: dict[int, int],
-                   target: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _summaries(
+        self,
+        cells: list[Cell],
+        cell_dicts: list[dict[str, Any]],
+        metas_index: dict[int, int],
+        target: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
         groups: dict[tuple, list[int]] = {}
         for i, cell in enumerate(cells):
             groups.setdefault((cell.checkpoint, cell.adapter, cell.weight), []).append(i)
@@ -432,19 +443,24 @@ class Evaluation:
                     if name not in self.metrics:
                         continue
                     try:
-                        metrics[name] = {"mean": fn(np.stack(dino), target["dinov2"]) if dino else None,
-                                         "std": None, "n": len(dino)}
+                        metrics[name] = {
+                            "mean": fn(np.stack(dino), target["dinov2"]) if dino else None,
+                            "std": None,
+                            "n": len(dino),
+                        }
                     except MetricError as exc:
                         metrics[name] = {"mean": None, "std": None, "n": len(dino), "note": str(exc)}
-            rows.append({
-                "checkpoint": checkpoint,
-                "adapter": adapter,
-                "weight": weight,
-                "baseline": adapter is None and any(cell_dicts[i]["baseline"] for i in members),
-                "n_images": len(indices),
-                "prompts": len(members),
-                "metrics": metrics,
-            })
+            rows.append(
+                {
+                    "checkpoint": checkpoint,
+                    "adapter": adapter,
+                    "weight": weight,
+                    "baseline": adapter is None and any(cell_dicts[i]["baseline"] for i in members),
+                    "n_images": len(indices),
+                    "prompts": len(members),
+                    "metrics": metrics,
+                }
+            )
         # ranks within each checkpoint, adapters × weights compete; the baseline is not ranked
         by_checkpoint: dict[Any, list[int]] = {}
         for i, row in enumerate(rows):
@@ -485,7 +501,9 @@ class Evaluation:
                     res = trust_check(
                         np.array([self.values[i][metric] for i in usable]),
                         np.array([per_metric[metric][i] for i in usable]),
-                        higher, metric, label,
+                        higher,
+                        metric,
+                        label,
                     )
                     entry = res.as_dict()
                     entry["adapter"] = adapter
@@ -516,7 +534,9 @@ class Evaluation:
         for m in metas:
             if m.infotext_error:
                 self.notes.append(f"{m.record.path.name}: {m.infotext_error}")
-        self._total = len(generated.records) + sum(len(s.records) for s in ([reference] if reference else []) + distractor_sets)
+        self._total = len(generated.records) + sum(
+            len(s.records) for s in ([reference] if reference else []) + distractor_sets
+        )
         try:
             target = self._reference_features(reference, extractor) if reference else None
             distractors = {s.label: self._reference_features(s, extractor) for s in distractor_sets}
@@ -559,8 +579,12 @@ class Evaluation:
             "notes": self.notes,
         }
         metric_info = {
-            name: {"title": METRICS[name].title, "higher_is_better": METRICS[name].higher_is_better,
-                   "level": METRICS[name].level, "source": METRICS[name].source}
+            name: {
+                "title": METRICS[name].title,
+                "higher_is_better": METRICS[name].higher_is_better,
+                "level": METRICS[name].level,
+                "source": METRICS[name].source,
+            }
             for name in self.metrics
         }
         document = {

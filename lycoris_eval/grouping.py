@@ -67,7 +67,9 @@ def describe(record: ImageRecord) -> ImageMeta:
     try:
         info = parse_infotext(record.infotext)
     except Exception as exc:  # noqa: BLE001 - unreadable infotext: treat as none, say so
-        return ImageMeta(record, None, None, None, None, record.caption, "unspecified", None, f"unreadable infotext: {exc}")
+        return ImageMeta(
+            record, None, None, None, None, record.caption, "unspecified", None, f"unreadable infotext: {exc}"
+        )
     tags = adapter_tags(info.prompt)
     if not tags:
         adapter, weight = None, 0.0

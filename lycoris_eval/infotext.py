@@ -74,7 +74,7 @@ def parse_infotext(text: str) -> GenerationInfo:
         line = line.strip()
         if line.startswith("Negative prompt:"):
             in_negative = True
-            line = line[len("Negative prompt:"):].strip()
+            line = line[len("Negative prompt:") :].strip()
         (negative_lines if in_negative else prompt_lines).append(line)
     params: dict[str, str] = {}
     for key, value in _RE_PARAM.findall(params_line):

@@ -37,9 +37,19 @@ class WeightsSpec:
 
 
 def offline() -> bool:
-    return os.environ.get("LYCORIS_EVAL_OFFLINE", "") not in ("", "0") or os.environ.get(
-        "HF_HUB_OFFLINE", ""
-    ) not in ("", "0")
+    return os.environ.get("LYCORIS_EVAL_OFFLINE", "") not in ("", "0") or os.environ.get("HF_HUB_OFFLINE", "") not in (
+        "",
+        "0",
+    )
+
+
+def default_weights_dir() -> Path:
+    """Where the standalone CLI looks first (``LYCORIS_EVAL_WEIGHTS`` or ~/.cache/lycoris-eval/weights)."""
+    env = os.environ.get("LYCORIS_EVAL_WEIGHTS")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lycoris-eval" / "weights"
 
 
 def torch_hub_checkpoints_dir() -> Path:
@@ -60,7 +70,20 @@ def _hf_cached(repo: str, filename: str) -> Path | None:
     return Path(found) if isinstance(found, str) and Path(found).is_file() else None
 
 
+def _reachable(url: str, timeout: float = 5.0) -> None:
+    """Fail fast when the host cannot be reached (libraries retry for a minute)."""
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as exc:
+        raise OSError(f"cannot reach {host} ({exc})") from exc
+
+
 def _download(spec: WeightsSpec) -> Path:
+    _reachable(spec.url or "https://huggingface.co")
     if spec.hf_repo:
         from huggingface_hub import hf_hub_download
 
@@ -82,8 +105,10 @@ def _download(spec: WeightsSpec) -> Path:
 
 
 def missing_message(spec: WeightsSpec, weights_dir: Path | None, reason: str) -> str:
-    where = weights_dir if weights_dir else Path("models") / "lycoris-eval"
-    source = f" from {spec.url}" if spec.url else (f" from the Hugging Face repo {spec.hf_repo}" if spec.hf_repo else "")
+    where = weights_dir if weights_dir else default_weights_dir()
+    source = (
+        f" from {spec.url}" if spec.url else (f" from the Hugging Face repo {spec.hf_repo}" if spec.hf_repo else "")
+    )
     return (
         f"{spec.encoder}: pretrained weights not found ({reason}). "
         f"Download {' or '.join(spec.file_names)}{source} and put it in {where} "
@@ -99,6 +124,7 @@ def resolve_weights(
     downloader: Callable[[WeightsSpec], Path] = _download,
 ) -> Path:
     """Path of the weights file for ``spec`` (see module docstring for the order)."""
+    weights_dir = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     if weights_dir is not None:
         for name in spec.file_names:
             candidate = Path(weights_dir) / name
@@ -158,7 +184,7 @@ def load_state_dict(path: Path) -> dict[str, Any]:
                 break
     if not isinstance(state, dict):
         raise WeightsMismatchError(f"{path}: not a state dict (found {type(state).__name__})")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
 def load_into(model: Any, state: dict[str, Any], encoder: str, path: Path) -> None:

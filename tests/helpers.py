@@ -63,7 +63,9 @@ def make_grid(
                     mixed = (1 - 0.5 * weight) * arr + 0.5 * weight * tint
                     img = Image.fromarray(np.clip(mixed, 0, 255).astype(np.uint8))
                     tagged = f"{prompt}, <lora:{name}:{weight}>"
-                    paths.append(save_png(img, folder / f"{ck}-p{p_i}-{name}-{weight}-s{seed}.png", infotext(tagged, seed, ck)))
+                    paths.append(
+                        save_png(img, folder / f"{ck}-p{p_i}-{name}-{weight}-s{seed}.png", infotext(tagged, seed, ck))
+                    )
     return paths
 
 
@@ -72,5 +74,3 @@ def make_set(folder: Path, n: int, seed: int, size=(64, 64), scale: float = 1.0)
     for i in range(n):
         pattern(seed + i, size, scale).save(folder / f"img{i}.png")
     return folder
-
-

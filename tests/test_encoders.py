@@ -239,7 +239,9 @@ def test_openclip_loads_safetensors_from_weights_dir(tmp_path):
     torch.manual_seed(5)
     model = open_clip.create_model("ViT-S-32", pretrained=None).eval()
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "open_clip_model.safetensors"))
-    enc = OpenClipEncoder(EncoderOptions(device="cpu", weights_dir=tmp_path, allow_download=False), model_name="ViT-S-32")
+    enc = OpenClipEncoder(
+        EncoderOptions(device="cpu", weights_dir=tmp_path, allow_download=False), model_name="ViT-S-32"
+    )
     x = enc.preprocess(Image.fromarray(np.asarray(pattern(2))))
     with torch.no_grad():
         expected = model.encode_image(x[None]).numpy()

@@ -35,9 +35,24 @@ def _strict_json(path):
 
 def test_cli_end_to_end(tmp_path, grid_dir, reference_dir, distractor_dir, capsys):
     out = tmp_path / "out"
-    code = main(["evaluate", str(grid_dir), "--reference", str(reference_dir), "--distractor", str(distractor_dir),
-                 "--trigger", "masterpiece=", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--quiet",
-                 *SMALL_ARGS])
+    code = main(
+        [
+            "evaluate",
+            str(grid_dir),
+            "--reference",
+            str(reference_dir),
+            "--distractor",
+            str(distractor_dir),
+            "--trigger",
+            "masterpiece=",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--quiet",
+            *SMALL_ARGS,
+        ]
+    )
     assert code == 0
     doc = _strict_json(out / "scores.json")
     assert doc["schema"] == "lycoris-eval/scores" and doc["schema_version"] == 1
@@ -65,16 +80,19 @@ def test_cli_end_to_end(tmp_path, grid_dir, reference_dir, distractor_dir, capsy
     with open(out / "scores.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 3 and float(rows[1]["style_loss_base_mean"]) == pytest.approx(
-        cells[1]["metrics"]["style_loss_base"]["mean"])
+        cells[1]["metrics"]["style_loss_base"]["mean"]
+    )
 
 
 def test_numbers_match_direct_computation(tmp_path, grid_dir, reference_dir):
-    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir,
-                                          metrics=("style_loss_base", "style_loss_ref")))
+    doc = evaluate(
+        grid_dir, small_config(tmp_path, reference_dir=reference_dir, metrics=("style_loss_base", "style_loss_ref"))
+    )
     enc = VggGramEncoder(EncoderOptions(device="cpu", random_weights=True), image_size=SMALL["vgg_size"])
 
     def grams(paths):
         from PIL import Image
+
         return enc.encode([enc.preprocess(Image.open(p).convert("RGB")) for p in paths]).astype(np.float64)
 
     ref = grams(sorted(reference_dir.glob("*.png")))
@@ -123,8 +141,12 @@ def test_nan_features_are_reported_not_propagated(tmp_path, grid_dir, reference_
         return out
 
     monkeypatch.setattr(Dinov2Encoder, "forward", poisoned)
-    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir, use_cache=False,
-                                          metrics=("image_similarity",), batch_size=64))
+    doc = evaluate(
+        grid_dir,
+        small_config(
+            tmp_path, reference_dir=reference_dir, use_cache=False, metrics=("image_similarity",), batch_size=64
+        ),
+    )
     errors = [s["error"] for s in doc["run"]["skipped"]]
     assert any("dinov2 produced NaN/inf features" in e for e in errors)
     assert all(c["metrics"]["image_similarity"]["mean"] is not None for c in doc["cells"] if c["metrics"])
@@ -144,8 +166,10 @@ def test_single_reference_image_and_no_reference(tmp_path, grid_dir):
 def test_trust_flags_a_metric_that_cannot_tell_sets_apart(tmp_path, grid_dir, reference_dir):
     twin = tmp_path / "twin"
     shutil.copytree(reference_dir, twin)
-    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir, distractor_dirs=(twin,),
-                                          metrics=("style_loss_ref",)))
+    doc = evaluate(
+        grid_dir,
+        small_config(tmp_path, reference_dir=reference_dir, distractor_dirs=(twin,), metrics=("style_loss_ref",)),
+    )
     (entry,) = doc["trust"]
     assert entry["accuracy"] == 0.5 and entry["level"] == "untrustworthy"
     assert "cannot tell the target from 'twin'" in entry["verdict"]
@@ -172,8 +196,20 @@ def test_cli_errors_are_clear_and_nonzero(tmp_path, grid_dir, capsys):
     assert "folder not found" in capsys.readouterr().err
     weights = tmp_path / "w"
     weights.mkdir()
-    code = main(["evaluate", str(grid_dir), "--metrics", "vendi", "--offline", "--weights-dir", str(weights), "--quiet",
-                 "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "evaluate",
+            str(grid_dir),
+            "--metrics",
+            "vendi",
+            "--offline",
+            "--weights-dir",
+            str(weights),
+            "--quiet",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "dinov2_vitl14_pretrain.pth" in err and str(weights) in err
     assert not (tmp_path / "o").exists()
@@ -191,8 +227,23 @@ def test_cli_full_size_encoders(tmp_path, reference_dir):
     grid = tmp_path / "g"
     make_grid(grid, adapters=(("styleA", 1.0),), seeds=(1,))
     out = tmp_path / "out"
-    assert main(["evaluate", str(grid), "--reference", str(reference_dir), "--random-weights", "--quiet",
-                 "--out", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(grid),
+                "--reference",
+                str(reference_dir),
+                "--random-weights",
+                "--quiet",
+                "--out",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     doc = _strict_json(out / "scores.json")
     enc = doc["run"]["encoders"]
     assert enc["openclip"]["config"]["model"] == "ViT-L-14" and enc["dinov2"]["config"]["arch"] == "dinov2_vitl14"

@@ -20,7 +20,7 @@ def _load(path):
 def test_odd_modes_decode_to_rgb(tmp_path, mode):
     base = pattern(3)
     if mode == "I;16":
-        arr = (np.asarray(base.convert("L"), dtype=np.uint16) * 257)
+        arr = np.asarray(base.convert("L"), dtype=np.uint16) * 257
         img = Image.fromarray(arr, "I;16")
         path = tmp_path / "x.png"
     elif mode == "I":

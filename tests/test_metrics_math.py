@@ -164,6 +164,7 @@ def test_rank_examples():
 
 def test_ranks_match_pandas_reference_formula():
     import pandas as pd
+
     values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
     s = pd.Series(values)
     expected = ((s.rank(ascending=False) - 1) / (len(s) - 1)).tolist()

@@ -14,12 +14,22 @@ Works with open-clip-torch 2.20 (the WebUI's pin) and 3.x: the model is created 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from ..weights import WeightsSpec
 from .base import Encoder, EncoderOptions
+
+
+def _open_clip() -> Any:
+    """Import open_clip quietly (2.20 imports a deprecated timm path)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import open_clip
+    return open_clip
+
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -70,8 +80,7 @@ class OpenClipEncoder(Encoder):
     @property
     def image_size(self) -> int:
         if self._image_size is None:
-            import open_clip
-
+            open_clip = _open_clip()
             cfg = open_clip.get_model_config(self.model_name)
             if cfg is None:
                 from ..errors import InputError
@@ -82,9 +91,7 @@ class OpenClipEncoder(Encoder):
         return self._image_size
 
     def build(self) -> Any:
-        import open_clip
-
-        return open_clip.create_model(self.model_name, pretrained=None, device="cpu")
+        return _open_clip().create_model(self.model_name, pretrained=None, device="cpu")
 
     def preprocess(self, image: Any) -> Any:
         if self._transform is None:
@@ -102,9 +109,9 @@ class OpenClipEncoder(Encoder):
         return self.model.encode_image(batch)
 
     def encode_text(self, texts: list[str]) -> np.ndarray:
-        import open_clip
         import torch
 
+        open_clip = _open_clip()
         self.load()
         if self._tokenizer is None:
             self._tokenizer = open_clip.get_tokenizer(self.model_name)

@@ -45,6 +45,8 @@ def kid(x1: np.ndarray, x2: np.ndarray, num_subsets: int = 100, max_subset_size:
     state = np.random.get_state()
     try:
         np.random.seed(KID_SEED)
-        return float(kernel_distance(np.asarray(x1, np.float64), np.asarray(x2, np.float64), num_subsets, max_subset_size))
+        return float(
+            kernel_distance(np.asarray(x1, np.float64), np.asarray(x2, np.float64), num_subsets, max_subset_size)
+        )
     finally:
         np.random.set_state(state)

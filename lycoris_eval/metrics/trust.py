@@ -58,7 +58,9 @@ def trust_check(
     score = min(accuracy, auc)
     if score >= GOOD:
         level = "trustworthy"
-        verdict = f"{metric} reliably tells the target from '{distractor}' ({accuracy:.0%} of images closer to the target)."
+        verdict = (
+            f"{metric} reliably tells the target from '{distractor}' ({accuracy:.0%} of images closer to the target)."
+        )
     elif score >= WEAK:
         level = "weak"
         verdict = f"{metric} only weakly separates the target from '{distractor}'; read small differences with care."
