@@ -1,0 +1,94 @@
+"""Layout rules: install.py, the thin script, the core never importing the WebUI, ruff."""
+
+from __future__ import annotations
+
+import ast
+import runpy
+import subprocess
+import sys
+import tomllib
+import types
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_launch(monkeypatch, installed: dict[str, str], skip: bool = False):
+    calls: list[str] = []
+    launch = types.ModuleType("launch")
+    launch.args = types.SimpleNamespace(skip_install=skip)
+    launch.is_installed = lambda name: name in installed
+    launch.run_pip = lambda command, desc=None, live=False: calls.append(command)
+    monkeypatch.setitem(sys.modules, "launch", launch)
+    return calls
+
+
+def test_install_reads_pyproject_and_skips_host_owned(monkeypatch):
+    calls = _fake_launch(monkeypatch, installed={"numpy": "1.26.2", "Pillow": "9.5.0"})
+    monkeypatch.setattr(sys, "argv", ["launch.py"])
+    runpy.run_path(str(ROOT / "install.py"), run_name="install")
+    installed = " ".join(calls)
+    assert "torch" not in installed.replace("open-clip-torch", "")
+    assert 'install "diskcache>=5.6"' in calls and 'install "clean-fid>=0.1.35"' in calls
+    assert not any("numpy" in c for c in calls)
+
+
+def test_install_honours_skip_install(monkeypatch):
+    calls = _fake_launch(monkeypatch, installed={}, skip=True)
+    runpy.run_path(str(ROOT / "install.py"), run_name="install")
+    assert calls == []
+    calls = _fake_launch(monkeypatch, installed={})
+    monkeypatch.setattr(sys, "argv", ["launch.py", "--skip-install"])
+    runpy.run_path(str(ROOT / "install.py"), run_name="install")
+    assert calls == []
+
+
+def test_install_parses_without_tomllib(monkeypatch):
+    sys.modules.pop("install_mod", None)
+    module = runpy.run_path(str(ROOT / "install.py"), run_name="install_mod")
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # as on Python 3.10
+    parsed = module["declared_requirements"]()
+    monkeypatch.undo()
+    assert parsed == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_core_never_imports_the_webui():
+    adapters = {"webui_adapter.py"}
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "lycoris_eval").rglob("*.py")
+        if p.name not in adapters and {"modules", "launch", "gradio"} & _imports(p)
+    ]
+    assert offenders == []
+
+
+def test_importing_the_package_loads_no_model_library():
+    code = "import sys, lycoris_eval, lycoris_eval.evaluate, lycoris_eval.cli; print(sorted(m for m in ('torch','open_clip','cleanfid','skimage') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_scripts_folder_is_one_thin_entry():
+    files = sorted(p.name for p in (ROOT / "scripts").glob("*.py"))
+    assert files == ["lycoris_eval_entry.py"]
+    tree = ast.parse((ROOT / "scripts" / files[0]).read_text())
+    assert not [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+
+
+@pytest.mark.parametrize("tool", [["ruff", "check", "."], ["ruff", "format", "--check", "."]])
+def test_ruff_clean(tool):
+    result = subprocess.run([sys.executable, "-m", *tool], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
