@@ -86,7 +86,11 @@ def main() -> None:
                         pull = strength * weight * (0.7 if ck else 1.0)
                         img = (1 - pull) * base + pull * inkwash(seed * 10 + p_index)
                         tagged = f"{prompt}, <lora:{adapter}:{weight}>"
-                        save(img, HERE / "grid" / f"{stem}-{adapter}-{weight}.png", infotext(tagged, seed, ck_name, ptype))
+                        save(
+                            img,
+                            HERE / "grid" / f"{stem}-{adapter}-{weight}.png",
+                            infotext(tagged, seed, ck_name, ptype),
+                        )
     for i in range(6):
         save(inkwash(50 + i), HERE / "reference" / f"inkwash-{i}.png")
     for i in range(4):
