@@ -26,13 +26,14 @@ import numpy as np
 from . import __version__
 from .cache import FeatureCache, NullCache
 from .encoders import Encoder, EncoderOptions, make_encoder
+from .encoders.inception import FEATURES as INCEPTION_FEATURES
 from .errors import BadImageError, InputError, MetricError, MissingWeightsError
 from .features import FeatureExtractor
 from .grouping import Cell, ImageMeta, describe, find_baselines, group_cells, pair_groups
 from .images import ImageRecord, list_image_files, read_image_file
 from .metrics import DEFAULT_METRICS, METRICS
 from .metrics.fidelity import cosine_to_set, fidelity, normalised_centroid
-from .metrics.frechet import KID_SEED, frechet_distance, kid
+from .metrics.frechet import KID_SEED, frechet_distance, inception_score, kid, reliability_note
 from .metrics.pixel import psnr_ssim
 from .metrics.ranks import rank_normalise
 from .metrics.style import SetStats, distance_to_set, pair_style_loss
@@ -150,6 +151,25 @@ def summarise(values: list[float]) -> dict[str, Any]:
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else None, "n": int(arr.size)}
 
 
+def set_metric(
+    fn: Callable[[np.ndarray, np.ndarray], float], generated: list[np.ndarray], reference: np.ndarray, is_fd: bool
+) -> dict[str, Any]:
+    """A set-level metric as ``{mean, std, n}`` with a ``note`` when missing or unreliable."""
+    entry: dict[str, Any] = {"mean": None, "std": None, "n": len(generated)}
+    if not generated:
+        entry["note"] = "no images"
+        return entry
+    try:
+        entry["mean"] = fn(np.stack(generated), reference)
+    except MetricError as exc:
+        entry["note"] = str(exc)
+        return entry
+    note = reliability_note(len(generated), len(reference), reference.shape[1]) if is_fd else None
+    if note:
+        entry["note"] = note
+    return entry
+
+
 def library_versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -178,6 +198,7 @@ class Evaluation:
         self.distractor_values: dict[str, dict[str, dict[int, float]]] = {}  # set -> metric -> idx -> v
         self.dino: dict[int, np.ndarray] = {}
         self.clip_image: dict[int, np.ndarray] = {}
+        self.inception: dict[int, np.ndarray] = {}
         self.problems: list[dict[str, str]] = []
         self._done = 0
         self._total = 0
@@ -204,6 +225,7 @@ class Evaluation:
             },
             "openclip": {"model_name": c.clip_model, "pretrained": c.clip_pretrained, "resize_mode": c.clip_resize},
             "dinov2": {"arch": c.dinov2_arch},
+            "inception": {},
         }
         names = sorted({METRICS[m].encoder for m in self.metrics if METRICS[m].encoder})
         encoders = {name: make_encoder(name, options, **kwargs[name]) for name in names}
@@ -223,9 +245,10 @@ class Evaluation:
 
     # -- reference sets ------------------------------------------------------------------
     def _reference_features(self, scanned: ScannedSet, extractor: FeatureExtractor) -> dict[str, Any]:
-        names = [n for n in extractor.encoders if n in (*GRAM_ENCODERS, "dinov2")]
+        names = [n for n in extractor.encoders if n in (*GRAM_ENCODERS, "dinov2", "inception")]
         stats = {n: SetStats() for n in names if n in GRAM_ENCODERS}
         dino: list[np.ndarray] = []
+        inception: list[np.ndarray] = []
         size = self.config.chunk_images
         for start in range(0, len(scanned.records), size):
             chunk = scanned.records[start : start + size]
@@ -238,8 +261,12 @@ class Evaluation:
                     stats[name].add(np.stack(vectors))
             if "dinov2" in names:
                 dino.extend(result.features["dinov2"][i] for i in sorted(result.features["dinov2"]))
+            if "inception" in names:
+                inception.extend(
+                    result.features["inception"][i][:INCEPTION_FEATURES] for i in sorted(result.features["inception"])
+                )
             self._tick(len(chunk), f"encoding {scanned.label} images")
-        n_ok = max([s.n for s in stats.values()] + [len(dino)] + [0])
+        n_ok = max([s.n for s in stats.values()] + [len(dino), len(inception), 0])
         if n_ok == 0:
             raise InputError(f"{scanned.label} set {scanned.folder}: no image could be encoded")
         if n_ok == 1:
@@ -252,6 +279,8 @@ class Evaluation:
             matrix = np.stack(dino)
             out["dinov2"] = matrix
             out["dinov2_centroid"] = normalised_centroid(matrix)
+        if inception:
+            out["inception"] = np.stack(inception)
         return out
 
     # -- generated images ------------------------------------------------------------------
@@ -303,6 +332,8 @@ class Evaluation:
                     self.dino[idx] = feats["dinov2"]
                 if feats.get("openclip") is not None:
                     self.clip_image[idx] = feats["openclip"]
+                if feats.get("inception") is not None:
+                    self.inception[idx] = feats["inception"]
                 self._per_image_reference(idx, feats, vals, target, distractors)
                 base = pairs.get(p)
                 if base is None or base in result.failed:
@@ -440,16 +471,9 @@ class Evaluation:
             dino = [self.dino[i] for i in indices if i in self.dino]
             if target is not None and "dinov2" in target:
                 for name, fn in (("fd_dinov2", frechet_distance), ("kid_dinov2", kid)):
-                    if name not in self.metrics:
-                        continue
-                    try:
-                        metrics[name] = {
-                            "mean": fn(np.stack(dino), target["dinov2"]) if dino else None,
-                            "std": None,
-                            "n": len(dino),
-                        }
-                    except MetricError as exc:
-                        metrics[name] = {"mean": None, "std": None, "n": len(dino), "note": str(exc)}
+                    if name in self.metrics:
+                        metrics[name] = set_metric(fn, dino, target["dinov2"], name == "fd_dinov2")
+            self._inception_metrics(metrics, indices, target)
             rows.append(
                 {
                     "checkpoint": checkpoint,
@@ -478,6 +502,16 @@ class Evaluation:
             row["overall_rank"] = float(np.mean(ranked)) if ranked else None
             row["ranked"] = bool(ranked)
         return rows
+
+    def _inception_metrics(self, metrics: dict[str, Any], indices: list[int], target: dict[str, Any] | None) -> None:
+        vectors = [self.inception[i] for i in indices if i in self.inception]
+        if "inception_score" in self.metrics and vectors:
+            probs = np.stack(vectors)[:, INCEPTION_FEATURES:]
+            mean, std = inception_score(probs, splits=10 if len(vectors) >= 100 else 1)
+            metrics["inception_score"] = {"mean": mean, "std": std, "n": len(vectors)}
+        if "fid_inception" in self.metrics and target is not None and "inception" in target:
+            features = [v[:INCEPTION_FEATURES] for v in vectors]
+            metrics["fid_inception"] = set_metric(frechet_distance, features, target["inception"], True)
 
     def _trust(self, metas: list[ImageMeta]) -> list[dict[str, Any]]:
         out = []

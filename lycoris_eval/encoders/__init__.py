@@ -7,6 +7,7 @@ from typing import Any
 from .base import Encoder, EncoderOptions, pick_device
 from .clip import OpenClipEncoder
 from .dinov2 import Dinov2Encoder
+from .inception import InceptionEncoder
 from .vgg import TutorialGramEncoder, VggGramEncoder
 
 ENCODERS: dict[str, type[Encoder]] = {
@@ -14,6 +15,7 @@ ENCODERS: dict[str, type[Encoder]] = {
     TutorialGramEncoder.name: TutorialGramEncoder,
     OpenClipEncoder.name: OpenClipEncoder,
     Dinov2Encoder.name: Dinov2Encoder,
+    InceptionEncoder.name: InceptionEncoder,
 }
 
 
@@ -32,6 +34,7 @@ __all__ = [
     "Encoder",
     "EncoderOptions",
     "Dinov2Encoder",
+    "InceptionEncoder",
     "OpenClipEncoder",
     "TutorialGramEncoder",
     "VggGramEncoder",

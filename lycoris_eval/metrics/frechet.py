@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 
 import numpy as np
 
@@ -32,9 +33,23 @@ def frechet_distance(x1: np.ndarray, x2: np.ndarray) -> float:
         raise MetricError("Fréchet distance: features contain NaN or inf")
     mu1, s1 = _stats(x1)
     mu2, s2 = _stats(x2)
-    with contextlib.redirect_stdout(io.StringIO()):
-        value = float(cleanfid_fd(mu1, s1, mu2, s2))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = float(cleanfid_fd(mu1, s1, mu2, s2))
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise MetricError(
+            f"Fréchet distance is numerically undefined here ({len(x1)} and {len(x2)} images in "
+            f"{np.asarray(x1).shape[1]} dimensions: {exc}); it needs far more images than that"
+        ) from exc
     return max(value, 0.0) if value > -1e-6 else value
+
+
+def reliability_note(n1: int, n2: int, dims: int) -> str | None:
+    """FD from fewer images than feature dimensions rests on singular covariances."""
+    if min(n1, n2) <= dims:
+        return f"only {min(n1, n2)} images for {dims}-d features: Fréchet distance is unreliable (noisy, biased up)"
+    return None
 
 
 def kid(x1: np.ndarray, x2: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000) -> float:
@@ -50,3 +65,18 @@ def kid(x1: np.ndarray, x2: np.ndarray, num_subsets: int = 100, max_subset_size:
         )
     finally:
         np.random.set_state(state)
+
+
+def inception_score(probs: np.ndarray, splits: int = 1) -> tuple[float, float | None]:
+    """``exp(E_x KL(p(y|x) ‖ p(y)))`` per split; mean and std over splits (Salimans et al. 2016)."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or len(p) < 1:
+        raise MetricError("Inception Score needs class probabilities for at least one image")
+    splits = max(1, min(splits, len(p)))
+    scores = []
+    for part in np.array_split(p, splits):
+        py = part.mean(axis=0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(part > 0, part * (np.log(part) - np.log(py)), 0.0).sum(axis=1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores)), (float(np.std(scores)) if splits > 1 else None)
