@@ -1,0 +1,206 @@
+"""Benchmarks of the scoring engine (ratios measured side by side in one run).
+
+    .venv/bin/python benchmarks/run.py all [--small] [--images N] [--out benchmarks/results-cpu.json]
+
+* ``encoders``  images/s per encoder at batch 8 (random weights, full-size architectures)
+* ``cache``     first evaluation vs cached re-evaluation of the same folder (target >= 20x)
+* ``fused``     all metrics in one evaluation vs one evaluation per metric, each decoding
+                and encoding the folder again as the reference scripts do (target >= 2.5x,
+                identical numbers)
+* ``rss``       peak RSS with the style metrics on 200 images vs 20 images (bounded: no
+                per-image Gram retention; retaining would cost 2.4 MB per image)
+
+Random weights are used throughout: speed does not depend on weight values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import make_grid, make_set  # noqa: E402
+
+from lycoris_eval.encoders import EncoderOptions, make_encoder  # noqa: E402
+from lycoris_eval.evaluate import EvalConfig, evaluate  # noqa: E402
+from lycoris_eval.metrics import DEFAULT_METRICS, METRICS  # noqa: E402
+
+SMALL = {"clip_model": "ViT-S-32", "dinov2_arch": "vits14"}
+
+
+def _grid(folder: Path, images: int) -> tuple[Path, Path]:
+    seeds = max(1, images // 5)
+    make_grid(folder / "grid", adapters=(("a", 0.5), ("a", 1.0), ("b", 0.5), ("b", 1.0)), seeds=tuple(range(seeds)))
+    make_set(folder / "ref", 6, 700, size=(96, 80))
+    return folder / "grid", folder / "ref"
+
+
+def bench_encoders(small: bool) -> dict:
+    from PIL import Image
+
+    results = {}
+    options = EncoderOptions(device="auto", random_weights=True, batch_size=8)
+    kwargs = {
+        "openclip": {"model_name": SMALL["clip_model"]} if small else {},
+        "dinov2": {"arch": SMALL["dinov2_arch"]} if small else {},
+    }
+    image = Image.new("RGB", (512, 512), (120, 80, 40))
+    for name in ("vgg19-gram", "vgg19-tutorial-gram", "openclip", "dinov2", "inception"):
+        enc = make_encoder(name, options, **kwargs.get(name, {}))
+        tensors = [enc.preprocess(image)] * 8
+        enc.encode(tensors)  # load + warm up
+        start = time.perf_counter()
+        rounds = 3
+        for _ in range(rounds):
+            enc.encode(tensors)
+        elapsed = time.perf_counter() - start
+        results[name] = {"images_per_s": round(8 * rounds / elapsed, 2), "device": enc.device, "config": enc.config()}
+        enc.release()
+        print(f"  {name:22s} {results[name]['images_per_s']:8.2f} img/s on {enc.device}", flush=True)
+    return results
+
+
+def _config(tmp: Path, small: bool, **kw) -> EvalConfig:
+    base = dict(random_weights=True, device="auto", cache_dir=tmp / "cache")
+    if small:
+        base.update(SMALL)
+    base.update(kw)
+    return EvalConfig(**base)
+
+
+def bench_cache(small: bool, images: int) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        grid, ref = _grid(tmp, images)
+        config = _config(tmp, small, reference_dir=ref)
+        t0 = time.perf_counter()
+        first = evaluate(grid, config)
+        t1 = time.perf_counter()
+        second = evaluate(grid, config)
+        t2 = time.perf_counter()
+        assert first["cells"] == second["cells"], "cached numbers differ"
+        res = {
+            "images": first["run"]["n_images"] + first["run"]["n_reference"],
+            "first_s": round(t1 - t0, 2),
+            "cached_s": round(t2 - t1, 3),
+            "speedup": round((t1 - t0) / (t2 - t1), 1),
+            "encoded_second_run": second["run"]["encoded"],
+        }
+        print(f"  first {res['first_s']} s, cached {res['cached_s']} s: {res['speedup']}x", flush=True)
+        return res
+
+
+def bench_fused(small: bool, images: int) -> dict:
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        grid, ref = _grid(tmp, images)
+        metrics = tuple(m for m in DEFAULT_METRICS)
+        t0 = time.perf_counter()
+        fused = evaluate(grid, _config(tmp, small, reference_dir=ref, use_cache=False, metrics=metrics))
+        t1 = time.perf_counter()
+        separate = {}
+        for metric in metrics:
+            separate[metric] = evaluate(
+                grid, _config(tmp, small, reference_dir=ref, use_cache=False, metrics=(metric,))
+            )
+        t2 = time.perf_counter()
+        worst = 0.0
+        for metric, doc in separate.items():
+            level = METRICS[metric].level
+            pairs = zip(fused["summaries"], doc["summaries"]) if level == "group" else zip(fused["cells"], doc["cells"])
+            for a, b in pairs:
+                va, vb = (a["metrics"].get(metric) or {}).get("mean"), (b["metrics"].get(metric) or {}).get("mean")
+                assert (va is None) == (vb is None), metric
+                if va is not None:
+                    worst = max(worst, abs(va - vb) / max(abs(va), 1e-12))
+        res = {
+            "images": fused["run"]["n_images"] + fused["run"]["n_reference"],
+            "fused_s": round(t1 - t0, 2),
+            "per_metric_s": round(t2 - t1, 2),
+            "speedup": round((t2 - t1) / (t1 - t0), 2),
+            "max_relative_difference": float(np.float64(worst)),
+        }
+        print(f"  fused {res['fused_s']} s, per metric {res['per_metric_s']} s: {res['speedup']}x", flush=True)
+        return res
+
+
+_RSS_CHILD = """
+import resource, sys
+sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+from pathlib import Path
+from helpers import make_set
+from lycoris_eval.evaluate import EvalConfig, evaluate
+tmp = Path({tmp!r})
+make_set(tmp / "imgs", {n}, 1, size=(128, 128))
+make_set(tmp / "ref", 4, 900, size=(128, 128))
+evaluate(tmp / "imgs", EvalConfig(metrics=("style_loss_ref", "style_loss_tutorial"), reference_dir=tmp / "ref",
+         random_weights=True, use_cache=False, device="cpu"))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bench_rss() -> dict:
+    out = {}
+    for n in (20, 200):
+        with tempfile.TemporaryDirectory() as d:
+            code = _RSS_CHILD.format(root=str(ROOT), tests=str(ROOT / "tests"), tmp=d, n=n)
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            out[n] = int(proc.stdout.strip().splitlines()[-1]) / 1024  # KiB -> MiB
+            print(f"  {n} images: peak RSS {out[n]:.0f} MiB", flush=True)
+    return {
+        "peak_rss_mib_20": round(out[20]),
+        "peak_rss_mib_200": round(out[200]),
+        "growth_mib": round(out[200] - out[20]),
+        "retention_would_cost_mib": round(180 * 610_304 * 4 / 2**20),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("which", choices=("all", "encoders", "cache", "fused", "rss"))
+    parser.add_argument("--small", action="store_true", help="ViT-S CLIP/DINOv2 instead of ViT-L")
+    parser.add_argument("--images", type=int, default=25, help="generated images for cache/fused")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    import torch
+
+    results: dict = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "small": args.small,
+    }
+    steps = ["encoders", "cache", "fused", "rss"] if args.which == "all" else [args.which]
+    for step in steps:
+        print(f"[{step}]", flush=True)
+        if step == "encoders":
+            results[step] = bench_encoders(args.small)
+        elif step == "cache":
+            results[step] = bench_cache(args.small, args.images)
+        elif step == "fused":
+            results[step] = bench_fused(args.small, args.images)
+        else:
+            results[step] = bench_rss()
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
