@@ -8,8 +8,10 @@ configurable, and diskcache evicts least-recently-used entries past it.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,13 @@ class FeatureCache:
     def put(self, fingerprint: str, content_hash: str, vector: np.ndarray) -> None:
         self._cache.set(self.key(fingerprint, content_hash), np.ascontiguousarray(vector, dtype=np.float32).tobytes())
 
+    def get_json(self, namespace: str, key: str) -> Any:
+        raw = self._cache.get(f"{namespace}/{key}")
+        return None if raw is None else json.loads(raw.decode("utf-8"))
+
+    def put_json(self, namespace: str, key: str, value: Any) -> None:
+        self._cache.set(f"{namespace}/{key}", json.dumps(value, allow_nan=False).encode("utf-8"))
+
     def close(self) -> None:
         self._cache.close()
 
@@ -63,6 +72,12 @@ class NullCache:
         return None
 
     def put(self, fingerprint: str, content_hash: str, vector: np.ndarray) -> None:
+        return None
+
+    def get_json(self, namespace: str, key: str) -> Any:
+        return None
+
+    def put_json(self, namespace: str, key: str, value: Any) -> None:
         return None
 
     def close(self) -> None:

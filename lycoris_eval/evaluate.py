@@ -170,6 +170,12 @@ def set_metric(
     return entry
 
 
+def _digest(value: Any) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
 def library_versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -274,7 +280,9 @@ class Evaluation:
                 f"{scanned.label} set has a single image: style loss and similarity use it alone; "
                 "Fréchet distance and KID need at least 2 images and are left empty"
             )
-        out: dict[str, Any] = {"stats": stats, "n": n_ok}
+        failed = {p["file"] for p in self.problems if p["set"] == scanned.label}
+        hashes = sorted(r.sha256 for r in scanned.records if r.path.name not in failed)
+        out: dict[str, Any] = {"stats": stats, "n": n_ok, "identity": _digest(hashes)}
         if dino:
             matrix = np.stack(dino)
             out["dinov2"] = matrix
@@ -472,7 +480,8 @@ class Evaluation:
             if target is not None and "dinov2" in target:
                 for name, fn in (("fd_dinov2", frechet_distance), ("kid_dinov2", kid)):
                     if name in self.metrics:
-                        metrics[name] = set_metric(fn, dino, target["dinov2"], name == "fd_dinov2")
+                        used = [i for i in indices if i in self.dino]
+                        metrics[name] = self._set_metric(name, "dinov2", fn, used, dino, target, "dinov2")
             self._inception_metrics(metrics, indices, target)
             rows.append(
                 {
@@ -511,7 +520,31 @@ class Evaluation:
             metrics["inception_score"] = {"mean": mean, "std": std, "n": len(vectors)}
         if "fid_inception" in self.metrics and target is not None and "inception" in target:
             features = [v[:INCEPTION_FEATURES] for v in vectors]
-            metrics["fid_inception"] = set_metric(frechet_distance, features, target["inception"], True)
+            used = [i for i in indices if i in self.inception]
+            metrics["fid_inception"] = self._set_metric(
+                "fid_inception", "inception", frechet_distance, used, features, target, "inception"
+            )
+
+    def _set_metric(
+        self,
+        name: str,
+        encoder: str,
+        fn: Callable[[np.ndarray, np.ndarray], float],
+        used: list[int],
+        generated: list[np.ndarray],
+        target: dict[str, Any],
+        target_key: str,
+    ) -> dict[str, Any]:
+        """Set-level metrics are cached too: sqrtm of a 1024×1024 product costs seconds."""
+        key = _digest(
+            [name, self.extractor.fingerprints[encoder], target["identity"], sorted(self.sha[i] for i in used)]
+        )
+        hit = self.cache.get_json("set-metric-v1", key)
+        if hit is not None:
+            return hit
+        entry = set_metric(fn, generated, target[target_key], name != "kid_dinov2")
+        self.cache.put_json("set-metric-v1", key, _clean_json(entry))
+        return entry
 
     def _trust(self, metas: list[ImageMeta]) -> list[dict[str, Any]]:
         out = []
@@ -564,7 +597,9 @@ class Evaluation:
         encoders = self._make_encoders()
         cache: FeatureCache | NullCache = FeatureCache(c.cache_dir) if c.use_cache else NullCache()
         extractor = FeatureExtractor(encoders, cache)
+        self.extractor, self.cache = extractor, cache
         metas = [describe(r) for r in generated.records]
+        self.sha = {i: m.record.sha256 for i, m in enumerate(metas)}
         for m in metas:
             if m.infotext_error:
                 self.notes.append(f"{m.record.path.name}: {m.infotext_error}")
@@ -576,15 +611,15 @@ class Evaluation:
             distractors = {s.label: self._reference_features(s, extractor) for s in distractor_sets}
             self._generated_pass(metas, extractor, target, distractors)
             self._text_alignment(metas, extractor)
+            cells = group_cells(metas)
+            metas_index = {id(m): i for i, m in enumerate(metas)}
+            cell_dicts = [self._cell_dict(cell, metas_index, target) for cell in cells]
+            summaries = self._summaries(cells, cell_dicts, metas_index, target)
         finally:
             if not c.keep_models_loaded:
                 for encoder in encoders.values():
                     encoder.release()
             cache.close()
-        cells = group_cells(metas)
-        metas_index = {id(m): i for i, m in enumerate(metas)}
-        cell_dicts = [self._cell_dict(cell, metas_index, target) for cell in cells]
-        summaries = self._summaries(cells, cell_dicts, metas_index, target)
         trust = self._trust(metas) if distractors else []
         if c.random_weights:
             self.notes.insert(0, RANDOM_WEIGHTS_WARNING)

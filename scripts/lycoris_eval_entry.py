@@ -1,5 +1,8 @@
 """WebUI entry point. The WebUI executes every top-level ``*.py`` in ``scripts/`` with the
-extension's root on ``sys.path``; all logic lives in the ``lycoris_eval`` package, and
-nothing heavy is imported or loaded here (scoring models load lazily, when used)."""
+extension's root on ``sys.path`` and registers the ``Script`` subclasses it finds in the
+module's namespace. All logic lives in the ``lycoris_eval`` package; nothing heavy is
+imported or loaded here (scoring models load lazily, when used)."""
 
-import lycoris_eval  # noqa: F401  (the grid Script and the tab register from the package)
+from lycoris_eval.webui_adapter import LycorisEvalGridScript, setup  # noqa: F401
+
+setup()

@@ -1,0 +1,341 @@
+"""Run a grid through a host (the WebUI, or a fake in tests) into a run store.
+
+The runner knows nothing of the WebUI: it talks to a :class:`Host`. It validates names
+before any image is generated, skips images already finished under the same run id,
+records failures on their cells (retrying once), stops cleanly on Interrupt, on a full
+disk, and restores the user's checkpoint whatever happens.
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image, ImageDraw, PngImagePlugin
+
+from .errors import InputError, LycorisEvalError
+from .grid_spec import GridJob, GridSpec
+from .infotext import PROMPT_TYPE_KEY
+from .run_store import RunStore, new_run_id
+
+DEFAULT_GRID_LIMIT = 500
+RUN_KEY = "LyCORIS run"
+CELL_KEY = "LyCORIS cell"
+
+
+class AdapterLoadError(LycorisEvalError):
+    """The host generated an image but could not apply the adapter."""
+
+
+class HostImageError(LycorisEvalError):
+    """The host failed on one image (NaNs, out of memory, …)."""
+
+
+@dataclass
+class CheckpointRef:
+    name: str  # as /sdapi/v1/sd-models "model_name" / the name users type
+    title: str  # the host's key for switching
+    hash: str | None = None
+
+
+@dataclass
+class AdapterRef:
+    name: str
+    path: str | None = None
+    hash: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Generated:
+    image: Image.Image
+    infotext: str
+
+
+class Host(Protocol):
+    def checkpoints(self) -> list[CheckpointRef]: ...
+    def current_checkpoint(self) -> CheckpointRef: ...
+    def adapters(self) -> list[AdapterRef]: ...
+    def generate(self, job: GridJob, checkpoint: CheckpointRef, prompt: str, extra: dict[str, str]) -> Generated: ...
+    def restore_checkpoint(self, checkpoint: CheckpointRef) -> None: ...
+    def begin(self, total: int) -> None: ...
+    def progress(self, done: int, total: int, text: str) -> None: ...
+    def interrupted(self) -> bool: ...
+    def take_skip(self) -> bool: ...
+    def info(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    images: list[Path] = field(default_factory=list)
+    infotexts: list[str] = field(default_factory=list)
+    grids: list[Path] = field(default_factory=list)
+    generated: int = 0
+    skipped_existing: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    user_skipped: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    stopped: str | None = None
+
+
+def _match(name: str, pool: dict[str, Any], what: str) -> Any:
+    if name in pool:
+        return pool[name]
+    lowered = {k.lower(): v for k, v in pool.items()}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name, list(pool), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise InputError(f"unknown {what} {name!r}{hint}")
+
+
+def resolve_checkpoints(host: Host, names: Sequence[str]) -> list[CheckpointRef]:
+    if not names:
+        return [host.current_checkpoint()]
+    pool: dict[str, CheckpointRef] = {}
+    for ref in host.checkpoints():
+        pool.setdefault(ref.name, ref)
+        pool.setdefault(ref.title, ref)
+    return [_match(n, pool, "checkpoint") for n in names]
+
+
+def resolve_adapters(host: Host, names: Sequence[str]) -> list[AdapterRef]:
+    pool = {ref.name: ref for ref in host.adapters()}
+    return [_match(n, pool, "adapter") for n in names]
+
+
+def png_bytes(image: Image.Image, infotext: str) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", infotext)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class GridRunner:
+    def __init__(
+        self,
+        host: Host,
+        outputs_root: Path,
+        grid_limit: int = DEFAULT_GRID_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self.outputs_root = Path(outputs_root)
+        self.grid_limit = grid_limit
+        self.clock = clock
+
+    def prepare(self, spec: GridSpec, confirm_large: bool = False) -> tuple[list[CheckpointRef], list[AdapterRef]]:
+        """Everything that can fail before an image is generated."""
+        checkpoints = resolve_checkpoints(self.host, spec.checkpoints)
+        adapters = resolve_adapters(self.host, spec.adapters)
+        total = spec.count()
+        if total > self.grid_limit and not confirm_large:
+            raise InputError(
+                f"this grid makes {total} images, over the limit of {self.grid_limit}; "
+                "confirm large grids (or raise the limit in settings) to run it"
+            )
+        return checkpoints, adapters
+
+    def run(self, spec: GridSpec, confirm_large: bool = False) -> RunResult:
+        checkpoints, adapters = self.prepare(spec, confirm_large)
+        run_id = spec.run_id or new_run_id(spec.run_name)
+        store = RunStore(self.outputs_root, run_id)
+        host_info = {
+            **self.host.info(),
+            "checkpoints": [vars(c) for c in checkpoints],
+            "adapters": [vars(a) for a in adapters],
+            "generation": dict(spec.base),
+        }
+        store.open(spec, host_info)
+        original = self.host.current_checkpoint()
+        result = RunResult(run_id=run_id, run_dir=store.dir)
+        by_name = {c.name: c for c in checkpoints}
+        jobs = spec.plan([c.name for c in checkpoints])
+        finished = store.finished()
+        todo = [j for j in jobs if j.key not in finished]
+        result.skipped_existing = len(jobs) - len(todo)
+        broken_adapters: dict[str, str] = {}
+        self.host.begin(len(todo))
+        start = self.clock()
+        try:
+            for number, job in enumerate(todo):
+                if self.host.interrupted():
+                    result.interrupted = True
+                    break
+                seed_pos = spec.seeds.index(job.seed) + 1
+                text = f"{job.checkpoint} · {job.label()} · seed {seed_pos}/{len(spec.seeds)}"
+                self.host.progress(number, len(todo), text)
+                if job.adapter in broken_adapters:
+                    self._record_failure(store, result, job, broken_adapters[job.adapter])
+                    continue
+                outcome = self._generate(job, by_name[job.checkpoint], spec, store)
+                if isinstance(outcome, AdapterLoadError):
+                    broken_adapters[job.adapter or ""] = str(outcome)
+                    self._record_failure(store, result, job, str(outcome))
+                    continue
+                if isinstance(outcome, Exception):
+                    self._record_failure(store, result, job, str(outcome))
+                    continue
+                if self.host.take_skip():
+                    result.user_skipped.append(job.key)
+                    store.append({"key": job.key, "status": "skipped", "time": time.time()})
+                    continue
+                try:
+                    self._save(store, job, by_name[job.checkpoint], outcome, spec)
+                except OSError as exc:
+                    reason = "the disk is full" if exc.errno == errno.ENOSPC else f"cannot write images ({exc})"
+                    result.stopped = f"stopped: {reason}; {result.generated} finished images are kept in {store.dir}"
+                    break
+                result.generated += 1
+            self.host.progress(len(todo), len(todo), f"done in {self.clock() - start:.0f} s")
+        finally:
+            self.host.restore_checkpoint(original)
+        self._collect(store, jobs, result)
+        try:
+            result.grids = self._grids(store, spec, jobs, [c.name for c in checkpoints])
+        except OSError as exc:
+            result.stopped = result.stopped or f"grid images not written ({exc})"
+        return result
+
+    # -- steps ---------------------------------------------------------------------------
+    def _generate(self, job: GridJob, checkpoint: CheckpointRef, spec: GridSpec, store: RunStore) -> Any:
+        prompt = job.prompt_text(str(spec.base.get("prompt_prefix", "")))
+        extra = {CELL_KEY: job.key, RUN_KEY: store.run_id}
+        if job.prompt.type != "unspecified":
+            extra[PROMPT_TYPE_KEY] = job.prompt.type
+        last: Exception | None = None
+        for _attempt in range(2):  # retried once at most
+            try:
+                return self.host.generate(job, checkpoint, prompt, extra)
+            except AdapterLoadError as exc:
+                return exc
+            except Exception as exc:  # noqa: BLE001 - the host's NansException, OOM, …: recorded on the cell
+                last = exc
+                if self.host.interrupted():
+                    break
+        return HostImageError(f"{type(last).__name__}: {last}")
+
+    def _record_failure(self, store: RunStore, result: RunResult, job: GridJob, error: str) -> None:
+        result.failed[job.key] = error
+        store.append(
+            {
+                "key": job.key,
+                "status": "failed",
+                "error": error,
+                "checkpoint": job.checkpoint,
+                "adapter": job.adapter,
+                "weight": job.weight,
+                "prompt": job.prompt.text,
+                "prompt_type": job.prompt.type,
+                "seed": job.seed,
+                "time": time.time(),
+            }
+        )
+
+    def _save(self, store: RunStore, job: GridJob, checkpoint: CheckpointRef, gen: Generated, spec: GridSpec) -> None:
+        name = store.image_name(job.key)
+        _write_file(store.images_dir / name, png_bytes(gen.image, gen.infotext))
+        store.append(
+            {
+                "key": job.key,
+                "status": "done",
+                "image": name,
+                "checkpoint": job.checkpoint,
+                "checkpoint_hash": checkpoint.hash,
+                "adapter": job.adapter,
+                "weight": job.weight,
+                "prompt": job.prompt.text,
+                "prompt_type": job.prompt.type,
+                "seed": job.seed,
+                "infotext": gen.infotext,
+                "time": time.time(),
+            }
+        )
+
+    def _collect(self, store: RunStore, jobs: list[GridJob], result: RunResult) -> None:
+        finished = store.finished()
+        for job in jobs:
+            record = finished.get(job.key)
+            if record:
+                result.images.append(store.images_dir / record["image"])
+                result.infotexts.append(record.get("infotext", ""))
+
+    def _grids(self, store: RunStore, spec: GridSpec, jobs: list[GridJob], checkpoints: list[str]) -> list[Path]:
+        finished = store.finished()
+        failures = store.failures()
+        paths = []
+        for p_index, prompt in enumerate(spec.prompts):
+            rows: list[tuple[str | None, float]] = [(None, 0.0)] + [
+                (a, w) for a in spec.adapters for w in spec.weights if w != 0
+            ]
+            cells: dict[tuple[int, int], Image.Image | str] = {}
+            for job in jobs:
+                if job.prompt_index != p_index:
+                    continue
+                row = rows.index((job.adapter, job.weight if job.adapter else 0.0))
+                col = checkpoints.index(job.checkpoint) * len(spec.seeds) + spec.seeds.index(job.seed)
+                record = finished.get(job.key)
+                if record:
+                    with Image.open(store.images_dir / record["image"]) as im:
+                        cells[(row, col)] = im.convert("RGB")
+                else:
+                    cells[(row, col)] = "failed" if job.key in failures else "missing"
+            row_labels = ["baseline" if a is None else f"{a} @{w:g}" for a, w in rows]
+            col_labels = [f"{c} · seed {s}" for c in checkpoints for s in spec.seeds]
+            grid = draw_grid(cells, row_labels, col_labels, title=prompt.text)
+            path = store.dir / "grids" / f"prompt-{p_index}.png"
+            path.parent.mkdir(exist_ok=True)
+            _write_file(path, png_bytes(grid, f"LyCORIS eval grid: {prompt.text}"))
+            paths.append(path)
+        return paths
+
+
+def draw_grid(
+    cells: dict[tuple[int, int], Image.Image | str], row_labels: list[str], col_labels: list[str], title: str = ""
+) -> Image.Image:
+    """A labelled grid: rows × columns of images; failed/missing cells drawn as grey boxes."""
+    images = [c for c in cells.values() if isinstance(c, Image.Image)]
+    w, h = images[0].size if images else (128, 128)
+    left = min(260, 12 + 7 * max((len(r) for r in row_labels), default=8))
+    top, title_h = 28, 24 if title else 0
+    grid = Image.new("RGB", (left + w * len(col_labels), title_h + top + h * len(row_labels)), "white")
+    draw = ImageDraw.Draw(grid)
+    if title:
+        draw.text((6, 6), title[:200], fill="black")
+    for c, label in enumerate(col_labels):
+        draw.text((left + c * w + 4, title_h + 8), label[: max(8, w // 7)], fill="black")
+    for r, label in enumerate(row_labels):
+        draw.text((6, title_h + top + r * h + h // 2 - 6), label[:36], fill="black")
+        for c in range(len(col_labels)):
+            cell = cells.get((r, c), "missing")
+            x, y = left + c * w, title_h + top + r * h
+            if isinstance(cell, Image.Image):
+                grid.paste(cell.resize((w, h)) if cell.size != (w, h) else cell, (x, y))
+            else:
+                draw.rectangle([x, y, x + w - 1, y + h - 1], fill=(90, 90, 90) if cell == "failed" else (200, 200, 200))
+                draw.text((x + 6, y + h // 2 - 6), cell, fill="white")
+    return grid

@@ -1,0 +1,202 @@
+"""The run store: ``<outputs>/lycoris-eval/<run-id>/`` — nothing finished is ever lost.
+
+* ``manifest.json``: the validated spec, host info (WebUI version, checkpoint names and
+  hashes, adapters with hashes, detected types and training metadata, generation
+  settings); written atomically (write, fsync, rename).
+* ``images/``: one PNG per finished image, with the WebUI's infotext plus the cell keys.
+* ``cells.jsonl``: one JSON line appended per finished (or failed) image, flushed and
+  fsynced; a torn last line (a crash mid-write) is ignored on read.
+
+Re-running with the same run id resumes: finished images are skipped. A changed spec
+under the same id is refused with the difference named.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .grid_spec import GridSpec
+from .report import write_atomic
+
+MANIFEST = "manifest.json"
+CELLS = "cells.jsonl"
+IMAGES = "images"
+
+
+class SpecChangedError(InputError):
+    pass
+
+
+def new_run_id(run_name: str = "") -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", run_name).strip("-.")[:40]
+    return f"{stamp}-{slug}" if slug else stamp
+
+
+@dataclass
+class CellRecord:
+    key: str
+    status: str  # "done" | "failed" | "skipped"
+    data: dict[str, Any]
+
+
+class RunStore:
+    def __init__(self, root: Path, run_id: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", run_id):
+            raise InputError(f"invalid run id {run_id!r}")
+        self.root = Path(root)
+        self.run_id = run_id
+        self.dir = self.root / run_id
+        self.images_dir = self.dir / IMAGES
+
+    # -- manifest ------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"run {self.run_id}: manifest unreadable ({exc})") from exc
+
+    def open(self, spec: GridSpec, host_info: dict[str, Any]) -> dict[str, Any]:
+        """Create the run, or resume it if the spec is the same; refuse a changed spec."""
+        if self.exists():
+            manifest = self.read_manifest()
+            previous = GridSpec.from_dict(manifest["spec"])
+            diff = spec.difference(previous)
+            if diff:
+                raise SpecChangedError(
+                    f"run {self.run_id} exists with a different grid: {'; '.join(diff)}. "
+                    "Use a new run id, or the same settings to resume."
+                )
+            manifest.setdefault("resumed", []).append(_now())
+            manifest["host"] = {**manifest.get("host", {}), **host_info}
+            manifest["spec"] = spec.to_dict()  # labels (name, references, score) may change
+        else:
+            manifest = {
+                "schema": "lycoris-eval/run",
+                "schema_version": 1,
+                "run_id": self.run_id,
+                "created": _now(),
+                "spec": spec.to_dict(),
+                "spec_fingerprint": spec.fingerprint(),
+                "total_images": spec.count(),
+                "host": host_info,
+            }
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
+        return manifest
+
+    def update_manifest(self, **fields: Any) -> None:
+        manifest = self.read_manifest()
+        manifest.update(fields)
+        write_atomic(self.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
+
+    # -- cells ---------------------------------------------------------------------------
+    def records(self) -> Iterator[CellRecord]:
+        path = self.dir / CELLS
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    break  # torn last line: the write was interrupted
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(data, dict) and "key" in data:
+                    yield CellRecord(data["key"], data.get("status", "done"), data)
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """Keys of images done (their image file present), last record wins."""
+        done: dict[str, dict[str, Any]] = {}
+        for record in self.records():
+            if record.status == "done" and (self.images_dir / record.data.get("image", "")).is_file():
+                done[record.key] = record.data
+            else:
+                done.pop(record.key, None)
+        return done
+
+    def failures(self) -> dict[str, dict[str, Any]]:
+        failed: dict[str, dict[str, Any]] = {}
+        for record in self.records():
+            if record.status == "failed":
+                failed[record.key] = record.data
+            else:
+                failed.pop(record.key, None)
+        return failed
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one line and make it durable before returning."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+        path = self.dir / CELLS
+        _repair_torn_tail(path)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def image_name(self, key: str) -> str:
+        safe = re.sub(r"[^A-Za-z0-9._@-]+", "_", key.replace("|", "__"))
+        return f"{safe[:180]}.png"
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """A crash mid-append leaves a line without newline: cut it so the next line is whole."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        data = handle.read()
+        cut = data.rfind(b"\n") + 1
+        handle.truncate(cut)
+
+
+def list_runs(root: Path) -> list[dict[str, Any]]:
+    """Runs under ``root``, newest first, with a short summary."""
+    runs = []
+    if not Path(root).is_dir():
+        return runs
+    for child in Path(root).iterdir():
+        manifest = child / MANIFEST
+        if not manifest.is_file():
+            continue
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        store = RunStore(Path(root), child.name)
+        runs.append(
+            {
+                "run_id": child.name,
+                "created": data.get("created"),
+                "name": data.get("spec", {}).get("run_name", ""),
+                "total_images": data.get("total_images"),
+                "done_images": len(store.finished()),
+                "failed_images": len(store.failures()),
+            }
+        )
+    runs.sort(key=lambda r: r.get("created") or "", reverse=True)
+    return runs
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

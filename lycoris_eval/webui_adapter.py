@@ -1,0 +1,504 @@
+"""The one module that talks to the WebUI (``modules.*``, the Lora extension's
+``networks``, the built-in X/Y/Z plot). Imported only by ``scripts/lycoris_eval_entry.py``,
+inside the WebUI; the core never imports it.
+
+Modelled on AUTOMATIC1111 stable-diffusion-webui v1.10.1: ``modules/scripts.py``
+(Script), ``modules/processing.py`` (``process_images``, ``override_settings``),
+``modules/sd_models.py`` (``checkpoints_list``, ``reload_model_weights``),
+``modules/shared.py`` (``state``, ``opts``, ``cmd_opts``), ``scripts/xyz_grid.py``
+(``AxisOption``, ``axis_options``), ``extensions-builtin/Lora/networks.py``
+(``available_networks``, ``loaded_networks``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import gc
+import json
+import sys
+from copy import copy
+from pathlib import Path
+from typing import Any
+
+from modules import processing, script_callbacks, scripts, sd_models, shared
+
+from .adapter_types import detect
+from .errors import InputError, LycorisEvalError
+from .grid_runner import AdapterLoadError, AdapterRef, CheckpointRef, Generated, GridRunner, RunResult
+from .grid_spec import MAX_ABS_WEIGHT, GridJob, GridSpec, SpecError
+
+SCRIPT_TITLE = "LyCORIS Eval grid"
+AXIS_ADAPTER = "LyCORIS: adapter"
+AXIS_WEIGHT = "LyCORIS: adapter weight"
+# The Script's arguments, in order. The API takes the same names as a JSON object in the
+# last argument, ``spec_json``, which overrides the others when not empty.
+ARG_NAMES = (
+    "checkpoints",
+    "adapters",
+    "weights",
+    "prompts",
+    "seeds",
+    "trigger",
+    "references",
+    "distractors",
+    "score",
+    "run_name",
+    "run_id",
+    "confirm_large",
+    "spec_json",
+)
+SETTINGS_SECTION = ("lycoris_eval", "LyCORIS Eval")
+
+
+# --------------------------------------------------------------------------------------
+# settings and paths
+
+
+def opt(name: str, default: Any) -> Any:
+    return getattr(shared.opts, f"lycoris_eval_{name}", default)
+
+
+def _data_path() -> Path:
+    try:
+        from modules import paths
+
+        return Path(paths.data_path)
+    except (ImportError, AttributeError):
+        return Path.cwd()
+
+
+def outputs_root() -> Path:
+    root = Path(opt("outdir", "outputs/lycoris-eval"))
+    return root if root.is_absolute() else _data_path() / root
+
+
+def weights_dir() -> Path:
+    folder = Path(opt("weights_dir", "models/lycoris-eval"))
+    return folder if folder.is_absolute() else _data_path() / folder
+
+
+def on_ui_settings() -> None:
+    section = SETTINGS_SECTION
+    options = {
+        "lycoris_eval_weights_dir": ("models/lycoris-eval", "Folder of scoring weights (VGG19, OpenCLIP, DINOv2)"),
+        "lycoris_eval_outdir": ("outputs/lycoris-eval", "Run store folder"),
+        "lycoris_eval_grid_limit": (500, "Largest grid run without confirmation (images)"),
+        "lycoris_eval_batch_size": (8, "Scoring batch size"),
+        "lycoris_eval_device": ("auto", "Scoring device (auto, cpu, cuda, mps)"),
+        "lycoris_eval_keep_models": (False, "Keep scoring models loaded between evaluations"),
+    }
+    for key, (default, label) in options.items():
+        shared.opts.add_option(key, shared.OptionInfo(default, label, section=section))
+
+
+# --------------------------------------------------------------------------------------
+# the host
+
+
+def _networks() -> Any:
+    module = sys.modules.get("networks")
+    if module is None:
+        try:
+            import networks as module  # type: ignore[import-not-found,no-redef]
+        except ImportError as exc:
+            raise LycorisEvalError("the built-in Lora extension is not loaded (extensions-builtin/Lora)") from exc
+    return module
+
+
+class WebUIHost:
+    """:class:`lycoris_eval.grid_runner.Host` over the WebUI's modules."""
+
+    def __init__(self, p: Any) -> None:
+        self.p = p
+        self.total = 0
+
+    def checkpoints(self) -> list[CheckpointRef]:
+        refs = []
+        for info in sd_models.checkpoints_list.values():
+            refs.append(CheckpointRef(name=info.model_name, title=info.title, hash=info.shorthash or info.hash))
+            if info.name != info.model_name:
+                refs.append(CheckpointRef(name=info.name, title=info.title, hash=info.shorthash or info.hash))
+        return refs
+
+    def current_checkpoint(self) -> CheckpointRef:
+        info = sd_models.select_checkpoint()
+        if info is None:
+            raise InputError("no checkpoint is loaded or available in the WebUI")
+        return CheckpointRef(name=info.model_name, title=info.title, hash=info.shorthash or info.hash)
+
+    def adapters(self) -> list[AdapterRef]:
+        networks = _networks()
+        if not networks.available_networks:
+            networks.list_available_networks()
+        refs = []
+        for name, net in networks.available_networks.items():
+            refs.append(AdapterRef(name=name, path=net.filename, hash=getattr(net, "shorthash", None)))
+        for ref in refs:
+            ref.info = detect(Path(ref.path)).as_dict() if ref.path else {}
+        return refs
+
+    def generate(self, job: GridJob, checkpoint: CheckpointRef, prompt: str, extra: dict[str, str]) -> Generated:
+        pc = copy(self.p)  # a copy keeps p.scripts: always-on scripts keep running
+        pc.styles = list(self.p.styles)
+        pc.prompt = prompt
+        pc.seed = job.seed
+        pc.subseed = -1 if getattr(self.p, "subseed", -1) == -1 else self.p.subseed
+        pc.n_iter = 1
+        pc.batch_size = 1
+        pc.do_not_save_samples = True  # the run store keeps them
+        pc.do_not_save_grid = True
+        pc.override_settings = dict(self.p.override_settings)
+        pc.override_settings["sd_model_checkpoint"] = checkpoint.title  # works on A1111 and Forge
+        pc.extra_generation_params = {**self.p.extra_generation_params, **extra}
+        processed = processing.process_images(pc)
+        if not processed.images:
+            raise RuntimeError("the WebUI returned no image")
+        if job.adapter is not None:
+            loaded = {getattr(n, "name", None) for n in getattr(_networks(), "loaded_networks", [])}
+            if job.adapter not in loaded:
+                raise AdapterLoadError(f"the WebUI could not load adapter {job.adapter!r} (see its console)")
+        return Generated(processed.images[0], processed.infotexts[0])
+
+    def restore_checkpoint(self, checkpoint: CheckpointRef) -> None:
+        shared.opts.set("sd_model_checkpoint", checkpoint.title)
+        sd_models.reload_model_weights()
+
+    def begin(self, total: int) -> None:
+        self.total = total
+        shared.state.job_count = total
+        shared.state.job_no = 0
+        steps = getattr(self.p, "steps", 20) or 20
+        if getattr(self.p, "enable_hr", False):
+            steps += getattr(self.p, "hr_second_pass_steps", 0) or steps
+        if hasattr(shared, "total_tqdm"):
+            shared.total_tqdm.updateTotal(steps * total)
+
+    def progress(self, done: int, total: int, text: str) -> None:
+        shared.state.job = text
+        shared.state.job_no = done
+        shared.state.textinfo = text
+
+    def interrupted(self) -> bool:
+        return bool(shared.state.interrupted or getattr(shared.state, "stopping_generation", False))
+
+    def take_skip(self) -> bool:
+        if shared.state.skipped:
+            shared.state.skipped = False
+            return True
+        return False
+
+    def info(self) -> dict[str, Any]:
+        version = None
+        try:
+            from modules import launch_utils
+
+            version = launch_utils.git_tag()
+        except Exception:  # noqa: BLE001 - a version string is nice to have, never required
+            version = None
+        keys = ("sampler_name", "scheduler", "steps", "cfg_scale", "width", "height", "negative_prompt", "enable_hr")
+        return {"webui_version": version, "settings": {k: getattr(self.p, k, None) for k in keys}}
+
+
+# --------------------------------------------------------------------------------------
+# the Script
+
+
+def spec_from_args(args: dict[str, Any]) -> tuple[GridSpec, bool]:
+    """UI values or a JSON spec -> validated spec (the same model the API uses)."""
+    confirm = bool(args.get("confirm_large", False))
+    raw = (args.get("spec_json") or "").strip()
+    if raw:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise SpecError("spec_json", f"not valid JSON ({exc})") from None
+        if isinstance(data, dict) and "confirm_large" in data:
+            confirm = bool(data.pop("confirm_large"))
+        return GridSpec.from_dict(data), confirm
+    fields = {k: args[k] for k in ARG_NAMES if k not in ("confirm_large", "spec_json") and k in args}
+    fields["references"] = [r for r in str(fields.get("references") or "").splitlines() if r.strip()]
+    fields["distractors"] = [d for d in str(fields.get("distractors") or "").splitlines() if d.strip()]
+    fields["run_id"] = fields.get("run_id") or None
+    return GridSpec.from_dict(fields), confirm
+
+
+def summary_text(document: dict[str, Any]) -> str:
+    from .report import text_table
+
+    return text_table(document)
+
+
+def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
+    """Score a finished run in-process, then free the scoring models."""
+    from .evaluate import EvalConfig, evaluate
+    from .report import write_reports
+
+    if not result.images:
+        return None
+    lowvram = bool(getattr(shared.cmd_opts, "lowvram", False) or getattr(shared.cmd_opts, "medvram", False))
+    if lowvram:
+        try:
+            from modules import lowvram as lowvram_module
+
+            lowvram_module.send_everything_to_cpu()
+        except Exception:  # noqa: BLE001 - best effort: scoring still works, just tighter on VRAM
+            pass
+    config = EvalConfig(
+        reference_dir=Path(spec.references[0]) if spec.references else None,
+        distractor_dirs=tuple(Path(d) for d in spec.distractors),
+        trigger=spec.trigger,
+        device=opt("device", "auto"),
+        weights_dir=weights_dir(),
+        batch_size=int(opt("batch_size", 8)),
+        keep_models_loaded=bool(opt("keep_models", False)),
+    )
+    try:
+        document = evaluate(result.run_dir / "images", config)
+        write_reports(document, result.run_dir)
+        return document
+    finally:
+        gc.collect()
+        try:
+            from modules import devices
+
+            devices.torch_gc()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class LycorisEvalGridScript(scripts.Script):
+    def title(self) -> str:
+        return SCRIPT_TITLE
+
+    def show(self, is_img2img: bool) -> bool:
+        return not is_img2img
+
+    def ui(self, is_img2img: bool) -> list[Any]:
+        import gradio as gr
+
+        def checkpoint_choices() -> list[str]:
+            return sorted({info.model_name for info in sd_models.checkpoints_list.values()}, key=str.casefold)
+
+        def adapter_choices() -> list[str]:
+            try:
+                return sorted(_networks().available_networks, key=str.casefold)
+            except LycorisEvalError:
+                return []
+
+        def describe(names: list[str]) -> str:
+            lines = []
+            refs = {r.name: r for r in WebUIHost(None).adapters()}
+            for name in names or []:
+                info = refs[name].info if name in refs else {}
+                base = info.get("trained_on") or info.get("base_model_version") or "unknown base"
+                lines.append(f"* **{name}**: {info.get('type', 'unknown')}, trained on {base}")
+            return "\n".join(lines)
+
+        with gr.Group(elem_id="lycoris-eval-grid"):
+            with gr.Row():
+                checkpoints = gr.Dropdown(
+                    label="Checkpoints",
+                    choices=checkpoint_choices(),
+                    multiselect=True,
+                    elem_id="lycoris-eval-checkpoints",
+                )
+                adapters = gr.Dropdown(
+                    label="Adapters", choices=adapter_choices(), multiselect=True, elem_id="lycoris-eval-adapters"
+                )
+                refresh = gr.Button(value="\U0001f504", elem_id="lycoris-eval-refresh", elem_classes=["tool"])
+            adapter_info = gr.Markdown("", elem_id="lycoris-eval-adapter-info")
+            weights = gr.Textbox(label="Adapter weights", value="0.5, 0.75, 1", elem_id="lycoris-eval-weights")
+            prompts = gr.Textbox(
+                label="Prompts (one per line; optional [train] [trigger] [alter] [style] tag)",
+                lines=4,
+                elem_id="lycoris-eval-prompts",
+            )
+            seeds = gr.Textbox(
+                label="Seeds (list, or 'N from FIRST'; -1 draws once)", value="4 from -1", elem_id="lycoris-eval-seeds"
+            )
+            trigger = gr.Textbox(
+                label="Trigger mapping for scoring (WORD=TEXT, one per line)", lines=2, elem_id="lycoris-eval-trigger"
+            )
+            with gr.Row():
+                references = gr.Textbox(label="Reference folder", elem_id="lycoris-eval-references")
+                distractors = gr.Textbox(
+                    label="Distractor folders (one per line)", lines=2, elem_id="lycoris-eval-distractors"
+                )
+            with gr.Row():
+                score = gr.Checkbox(label="Score when finished", value=False, elem_id="lycoris-eval-score")
+                confirm_large = gr.Checkbox(
+                    label="Allow grids over the size limit", value=False, elem_id="lycoris-eval-confirm-large"
+                )
+                run_name = gr.Textbox(label="Run name", elem_id="lycoris-eval-run-name")
+                run_id = gr.Textbox(label="Resume run id", elem_id="lycoris-eval-run-id")
+            with gr.Accordion("JSON spec (overrides the fields above; the API's format)", open=False):
+                spec_json = gr.Textbox(label="Spec JSON", lines=4, elem_id="lycoris-eval-spec-json")
+
+        def do_refresh() -> tuple[Any, Any]:
+            sd_models.list_models()
+            try:
+                _networks().list_available_networks()
+            except LycorisEvalError:
+                pass
+            return gr.update(choices=checkpoint_choices()), gr.update(choices=adapter_choices())
+
+        refresh.click(fn=do_refresh, inputs=[], outputs=[checkpoints, adapters])
+        adapters.change(fn=describe, inputs=[adapters], outputs=[adapter_info])
+        return [
+            checkpoints,
+            adapters,
+            weights,
+            prompts,
+            seeds,
+            trigger,
+            references,
+            distractors,
+            score,
+            run_name,
+            run_id,
+            confirm_large,
+            spec_json,
+        ]
+
+    def run(self, p: Any, *args: Any) -> Any:
+        values = dict(zip(ARG_NAMES, args))
+        try:
+            spec, confirm = spec_from_args(values)
+            spec.base = {**spec.base, "prompt_prefix": p.prompt or ""}
+            runner = GridRunner(WebUIHost(p), outputs_root(), grid_limit=int(opt("grid_limit", 500)))
+            result = runner.run(spec, confirm_large=confirm)
+        except LycorisEvalError as exc:
+            return processing.Processed(p, [], p.seed, f"LyCORIS Eval grid: {exc}", comments=str(exc))
+        comments = [
+            f"Run {result.run_id}: {result.generated} new images, {result.skipped_existing} kept from before, "
+            f"{len(result.failed)} failed ({result.run_dir})"
+        ]
+        comments += [f"failed {key}: {error}" for key, error in list(result.failed.items())[:20]]
+        if result.interrupted:
+            comments.append("interrupted: run again with this run id to resume")
+        if result.stopped:
+            comments.append(result.stopped)
+        if spec.score and not result.interrupted and not result.stopped:
+            try:
+                document = score_run(result, spec)
+                if document:
+                    comments.append(summary_text(document))
+            except LycorisEvalError as exc:
+                comments.append(f"scoring failed: {exc} (the images are kept; evaluate them later)")
+        from PIL import Image
+
+        grids = []
+        for path in result.grids:
+            with Image.open(path) as im:
+                grids.append(im.copy())
+        images = []
+        for path in result.images:
+            with Image.open(path) as im:
+                images.append(im.copy())
+        infotexts = [f"LyCORIS Eval grid {result.run_id}"] * len(grids) + list(result.infotexts)
+        return processing.Processed(
+            p,
+            grids + images,
+            p.seed,
+            infotexts[0] if infotexts else "",
+            infotexts=infotexts,
+            index_of_first_image=len(grids),
+            comments="\n".join(comments),
+        )
+
+
+# --------------------------------------------------------------------------------------
+# X/Y/Z plot axes
+
+
+def _xyz_module() -> Any:
+    for data in getattr(scripts, "scripts_data", []):
+        if data.script_class.__module__ in ("xyz_grid.py", "xyz_grid", "scripts.xyz_grid"):
+            return data.module
+    return sys.modules.get("scripts.xyz_grid") or sys.modules.get("xyz_grid.py")
+
+
+def _replace_lora_tag(p: Any, name: str | None, weight: float | None) -> None:
+    import re
+
+    previous = getattr(p, "lycoris_eval_tag", None)
+    if previous and previous in p.prompt:
+        p.prompt = p.prompt.replace(previous, "").rstrip(" ,")
+    if name is None:
+        if weight is None:
+            return
+        tags = re.findall(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", p.prompt)
+        if not tags:
+            raise RuntimeError("LyCORIS: adapter weight needs an adapter: add the adapter axis or a <lora:…> tag")
+        p.prompt = re.sub(
+            r"<(lora|lyco):([^:>]+)(?::[^>]*)?>", lambda m: f"<{m.group(1)}:{m.group(2)}:{weight:g}>", p.prompt
+        )
+        return
+    tag = f"<lora:{name}:{(1.0 if weight is None else weight):g}>"
+    p.prompt = f"{p.prompt}, {tag}" if p.prompt else tag
+    p.lycoris_eval_tag = tag
+
+
+def apply_adapter(p: Any, x: str, xs: list[str]) -> None:
+    p.lycoris_eval_adapter = None if x in ("", "None", "none") else x
+    _replace_lora_tag(p, p.lycoris_eval_adapter, getattr(p, "lycoris_eval_weight", None))
+    if p.lycoris_eval_adapter is not None:
+        p.extra_generation_params["LyCORIS adapter"] = x
+
+
+def apply_weight(p: Any, x: float, xs: list[float]) -> None:
+    p.lycoris_eval_weight = float(x)
+    _replace_lora_tag(p, getattr(p, "lycoris_eval_adapter", None), p.lycoris_eval_weight)
+
+
+def confirm_adapters(p: Any, xs: list[str]) -> None:
+    names = set(_networks().available_networks)
+    for x in xs:
+        if x in ("", "None", "none"):
+            continue
+        if x not in names:
+            close = difflib.get_close_matches(x, sorted(names), n=3, cutoff=0.5)
+            raise RuntimeError(f"Unknown adapter: {x}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    if len(set(xs)) != len(xs):
+        raise RuntimeError("LyCORIS: adapter values are duplicated")
+
+
+def confirm_weights(p: Any, xs: list[float]) -> None:
+    for x in xs:
+        if not -MAX_ABS_WEIGHT <= float(x) <= MAX_ABS_WEIGHT:
+            raise RuntimeError(f"LyCORIS: adapter weight {x} is outside -{MAX_ABS_WEIGHT:g}..{MAX_ABS_WEIGHT:g}")
+    if len(set(xs)) != len(xs):
+        raise RuntimeError("LyCORIS: adapter weight values are duplicated")
+
+
+def register_xyz_axes() -> bool:
+    """Add the two axes to the built-in X/Y/Z plot, once (re-import replaces, not duplicates)."""
+    xyz = _xyz_module()
+    if xyz is None:
+        return False
+    xyz.axis_options[:] = [o for o in xyz.axis_options if o.label not in (AXIS_ADAPTER, AXIS_WEIGHT)]
+
+    def adapter_choices() -> list[str]:
+        return sorted(_networks().available_networks, key=str.casefold)
+
+    xyz.axis_options.append(
+        xyz.AxisOption(
+            AXIS_ADAPTER,
+            str,
+            apply_adapter,
+            format_value=xyz.format_value,
+            confirm=confirm_adapters,
+            choices=adapter_choices,
+        )
+    )
+    xyz.axis_options.append(xyz.AxisOption(AXIS_WEIGHT, float, apply_weight, confirm=confirm_weights))
+    return True
+
+
+def setup() -> None:
+    """Called once at import by the entry script: axes now (API-only mode sees them), and
+    again before the UI and at app start in case the X/Y/Z plot loads after us."""
+    script_callbacks.on_ui_settings(on_ui_settings)
+    if not register_xyz_axes():
+        script_callbacks.on_before_ui(register_xyz_axes)
+        script_callbacks.on_app_started(lambda *_: register_xyz_axes())
