@@ -193,6 +193,9 @@ class GridRunner:
                     self._record_failure(store, result, job, broken_adapters[job.adapter])
                     continue
                 outcome = self._generate(job, by_name[job.checkpoint], spec, store)
+                if outcome is None:  # Interrupt pressed while this image was being made
+                    result.interrupted = True
+                    break
                 if isinstance(outcome, AdapterLoadError):
                     broken_adapters[job.adapter or ""] = str(outcome)
                     self._record_failure(store, result, job, str(outcome))
@@ -234,9 +237,9 @@ class GridRunner:
             except AdapterLoadError as exc:
                 return exc
             except Exception as exc:  # noqa: BLE001 - the host's NansException, OOM, …: recorded on the cell
-                last = exc
                 if self.host.interrupted():
-                    break
+                    return None
+                last = exc
         return HostImageError(f"{type(last).__name__}: {last}")
 
     def _record_failure(self, store: RunStore, result: RunResult, job: GridJob, error: str) -> None:

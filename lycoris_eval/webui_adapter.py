@@ -222,6 +222,33 @@ def spec_from_args(args: dict[str, Any]) -> tuple[GridSpec, bool]:
     return GridSpec.from_dict(fields), confirm
 
 
+PAGE_FIELDS = (
+    "negative_prompt",
+    "sampler_name",
+    "scheduler",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "enable_hr",
+    "hr_scale",
+    "hr_upscaler",
+    "hr_second_pass_steps",
+    "denoising_strength",
+)
+
+
+def page_settings(p: Any) -> dict[str, Any]:
+    """The txt2img page's settings the grid runs with; part of the run's identity, so a
+    resume with other settings is refused instead of mixing images."""
+    settings: dict[str, Any] = {"prompt_prefix": p.prompt or ""}
+    for name in PAGE_FIELDS:
+        value = getattr(p, name, None)
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            settings[name] = value
+    return settings
+
+
 def summary_text(document: dict[str, Any]) -> str:
     from .report import text_table
 
@@ -364,7 +391,7 @@ class LycorisEvalGridScript(scripts.Script):
         values = dict(zip(ARG_NAMES, args))
         try:
             spec, confirm = spec_from_args(values)
-            spec.base = {**spec.base, "prompt_prefix": p.prompt or ""}
+            spec.base = {**page_settings(p), **spec.base}
             runner = GridRunner(WebUIHost(p), outputs_root(), grid_limit=int(opt("grid_limit", 500)))
             result = runner.run(spec, confirm_large=confirm)
         except LycorisEvalError as exc:
@@ -429,6 +456,8 @@ def _replace_lora_tag(p: Any, name: str | None, weight: float | None) -> None:
             return
         tags = re.findall(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", p.prompt)
         if not tags:
+            if _adapter_axis_in_plot():
+                return  # the adapter axis is applied after this one and uses the weight
             raise RuntimeError("LyCORIS: adapter weight needs an adapter: add the adapter axis or a <lora:…> tag")
         p.prompt = re.sub(
             r"<(lora|lyco):([^:>]+)(?::[^>]*)?>", lambda m: f"<{m.group(1)}:{m.group(2)}:{weight:g}>", p.prompt
@@ -439,11 +468,21 @@ def _replace_lora_tag(p: Any, name: str | None, weight: float | None) -> None:
     p.lycoris_eval_tag = tag
 
 
+def _adapter_axis_in_plot() -> bool:
+    """The X/Y/Z plot publishes its axes in ``state.xyz_plot_x/y/z`` before the first cell."""
+    for axis in ("xyz_plot_x", "xyz_plot_y", "xyz_plot_z"):
+        info = getattr(shared.state, axis, None)
+        if info is not None and getattr(info.axis, "label", None) == AXIS_ADAPTER:
+            return True
+    return False
+
+
 def apply_adapter(p: Any, x: str, xs: list[str]) -> None:
     p.lycoris_eval_adapter = None if x in ("", "None", "none") else x
     _replace_lora_tag(p, p.lycoris_eval_adapter, getattr(p, "lycoris_eval_weight", None))
     if p.lycoris_eval_adapter is not None:
-        p.extra_generation_params["LyCORIS adapter"] = x
+        # a new dict: copy(p) in the X/Y/Z plot shares this one with every other cell
+        p.extra_generation_params = {**p.extra_generation_params, "LyCORIS adapter": x}
 
 
 def apply_weight(p: Any, x: float, xs: list[float]) -> None:

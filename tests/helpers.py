@@ -74,3 +74,53 @@ def make_set(folder: Path, n: int, seed: int, size=(64, 64), scale: float = 1.0)
     for i in range(n):
         pattern(seed + i, size, scale).save(folder / f"img{i}.png")
     return folder
+
+
+ADAPTER_KEYS = {
+    "LoRA": {
+        "lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": (4, 32),
+        "lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight": (32, 4),
+    },
+    "LoCon": {
+        "lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight": (4, 32, 3, 3),
+        "lora_unet_down_blocks_0_resnets_0_conv1.lora_up.weight": (32, 4, 1, 1),
+    },
+    "LoHa": {
+        "lora_unet_x.hada_w1_a": (32, 4),
+        "lora_unet_x.hada_w1_b": (4, 32),
+        "lora_unet_x.hada_w2_a": (32, 4),
+        "lora_unet_x.hada_w2_b": (4, 32),
+    },
+    "LoKr": {"lora_unet_x.lokr_w1": (4, 4), "lora_unet_x.lokr_w2_a": (8, 2), "lora_unet_x.lokr_w2_b": (2, 8)},
+    "IA3": {"lora_unet_x.weight": (32,), "lora_unet_x.on_input": (1,)},
+    "OFT": {"lora_unet_x.oft_blocks": (4, 8, 8)},
+    "BOFT": {"lora_unet_x.boft_blocks": (2, 4, 8, 8)},
+    "GLoRA": {
+        "lora_unet_x.a1.weight": (4, 32),
+        "lora_unet_x.a2.weight": (32, 4),
+        "lora_unet_x.b1.weight": (4, 32),
+        "lora_unet_x.b2.weight": (32, 4),
+    },
+    "full": {"lora_unet_x.diff": (32, 32), "lora_unet_x.diff_b": (32,)},
+    "norm": {"lora_unet_x.w_norm": (32,), "lora_unet_x.b_norm": (32,)},
+}
+
+
+def write_adapter(path, kind: str, metadata: dict | None = None, dora: bool = False, alpha: bool = True):
+    """A small safetensors file with the key layout of the given adapter type."""
+    import torch
+    from safetensors.torch import save_file
+
+    kinds = kind.split("+")
+    tensors = {}
+    for k in kinds:
+        tensors.update({name: torch.zeros(shape) for name, shape in ADAPTER_KEYS[k].items()})
+    if alpha:
+        for name in list(tensors):
+            tensors[
+                name.rsplit(".", 2)[0] + ".alpha" if name.endswith(".weight") else name.rsplit(".", 1)[0] + ".alpha"
+            ] = torch.tensor(1.0)
+    if dora:
+        tensors["lora_unet_x.dora_scale"] = torch.ones(1, 32)
+    save_file(tensors, str(path), metadata=metadata or {})
+    return path

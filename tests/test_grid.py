@@ -1,0 +1,442 @@
+"""Grid runner: spec model, run store, adapter types, and Script.run through the fake WebUI."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+from PIL import Image
+
+from lycoris_eval.adapter_types import detect
+from lycoris_eval.grid_spec import GridSpec, SpecError, parse_prompts, parse_seeds, parse_weights
+from lycoris_eval.images import read_image_file
+from lycoris_eval.infotext import parse_infotext
+from lycoris_eval.run_store import RunStore
+
+from .helpers import write_adapter
+
+
+def spec(**kw) -> dict:
+    base = {
+        "checkpoints": ["base-a", "mix-b"],
+        "adapters": ["style_lora", "style_loha"],
+        "weights": [0.5, 1.0],
+        "prompts": ["[trigger] a castle", "[alter] a cat on a sofa"],
+        "seeds": [11, 12],
+        "run_name": "test",
+    }
+    base.update(kw)
+    return base
+
+
+# ---- spec --------------------------------------------------------------------------------
+def test_spec_parsing_and_plan():
+    s = GridSpec.from_dict(spec(weights="0, 0.5, 1"))
+    assert s.prompts[0].type == "trigger" and s.prompts[0].text == "a castle"
+    assert s.weights == [0.0, 0.5, 1.0]
+    jobs = s.plan()
+    assert len(jobs) == s.count() == 2 * 2 * 2 * (1 + 2 * 2)  # weight 0 is the baseline, not generated twice
+    assert [j.checkpoint for j in jobs[: len(jobs) // 2]] == ["base-a"] * (len(jobs) // 2)  # checkpoints outermost
+    assert jobs[0].adapter is None and jobs[1].prompt_text() == "a castle, <lora:style_lora:0.5>"
+    assert len({j.key for j in jobs}) == len(jobs)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("weights", "0.5, abc", "'abc' is not a number"),
+        ("weights", [0.5, 0.5], "listed twice"),
+        ("weights", [50], "outside -5..5"),
+        ("weights", [], "at least one weight"),
+        ("prompts", [], "at least one prompt"),
+        ("prompts", ["a", "a"], "listed twice"),
+        ("prompts", ["[style]  "], "no text"),
+        ("adapters", [], "give at least one"),
+        ("adapters", ["x", "x"], "listed twice"),
+        ("seeds", ["1", "x"], "not an integer"),
+        ("seeds", [1, 1], "listed twice"),
+        ("seeds", {"count": 0, "first": 1}, "count must be"),
+        ("run_id", "../evil", "letters, digits"),
+        ("score", "yes", "true or false"),
+        ("bogus", 1, "unknown field"),
+    ],
+)
+def test_spec_errors_name_the_field(field, value, message):
+    with pytest.raises(SpecError, match=message) as err:
+        GridSpec.from_dict(spec(**{field: value}))
+    assert err.value.field == field
+
+
+def test_seed_forms():
+    import random
+
+    assert parse_seeds({"count": 3, "first": 7}) == [7, 8, 9]
+    assert parse_seeds("3 from 100") == [100, 101, 102]
+    drawn = parse_seeds([-1, 5], random.Random(0))
+    assert drawn[1] == 5 and 0 <= drawn[0] < 2**32 and drawn[0] != -1
+    assert parse_weights("0.4, 0.6\n1") == [0.4, 0.6, 1.0]
+    assert [p.type for p in parse_prompts("[TRAIN] x\n\ny")] == ["train", "unspecified"]
+
+
+def test_base_cannot_override_grid_fields():
+    with pytest.raises(SpecError, match="base.prompt"):
+        GridSpec.from_dict(spec(base={"prompt": "x"}))
+
+
+# ---- adapter types -----------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["LoRA", "LoCon", "LoHa", "LoKr", "IA3", "OFT", "BOFT", "GLoRA", "full", "norm"])
+def test_adapter_type_detection(tmp_path, kind):
+    meta = {
+        "ss_sd_model_name": "animefull.ckpt",
+        "ss_base_model_version": "sd_v1",
+        "ss_network_dim": "8",
+        "ss_network_alpha": "4",
+        "ss_network_module": "lycoris.kohya",
+        "ss_network_args": json.dumps({"algo": kind.lower()}),
+        "modelspec.architecture": "stable-diffusion-v1/lora",
+    }
+    info = detect(write_adapter(tmp_path / "a.safetensors", kind, meta))
+    assert info.type == kind
+    assert (info.trained_on, info.base_model_version, info.rank, info.alpha) == ("animefull.ckpt", "sd_v1", 8, 4.0)
+    assert info.algo == kind.lower() and info.network_module == "lycoris.kohya"
+    assert info.architecture == "stable-diffusion-v1/lora"
+
+
+def test_adapter_type_dora_mixed_rank_and_unreadable(tmp_path):
+    assert detect(write_adapter(tmp_path / "d.safetensors", "LoRA", dora=True)).type == "LoRA+DoRA"
+    mixed = detect(write_adapter(tmp_path / "m.safetensors", "LoRA+LoHa"))
+    assert mixed.type == "mixed" and mixed.components == ["LoHa", "LoRA"]
+    assert detect(write_adapter(tmp_path / "r.safetensors", "LoRA")).rank == 4  # from the lora_down shape
+    (tmp_path / "evil.pt").write_bytes(b"\x80\x04this would be unpickled")
+    pt = detect(tmp_path / "evil.pt")
+    assert pt.type == "unknown" and "never unpickled" in pt.note
+    (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 8 + b"{")
+    assert "implausible" in detect(tmp_path / "bad.safetensors").note
+
+
+# ---- run store -----------------------------------------------------------------------------
+def test_torn_last_line_is_ignored_and_repaired(tmp_path):
+    store = RunStore(tmp_path, "r1")
+    store.images_dir.mkdir(parents=True)
+    (store.images_dir / "a.png").write_bytes(b"x")
+    store.append({"key": "a", "status": "done", "image": "a.png"})
+    with open(store.dir / "cells.jsonl", "a") as fh:
+        fh.write('{"key": "b", "status": "do')  # crash mid-write
+    assert list(store.finished()) == ["a"]
+    (store.images_dir / "c.png").write_bytes(b"x")
+    store.append({"key": "c", "status": "done", "image": "c.png"})
+    assert list(store.finished()) == ["a", "c"]
+
+
+# ---- Script.run through the fake WebUI -------------------------------------------------------
+def run_script(ns, tmp_path, p=None, **kw):
+    args = {**{k: "" for k in ns.adapter.ARG_NAMES}, "score": False, "confirm_large": False}
+    args["spec_json"] = json.dumps(spec(**kw))
+    p = p or ns.processing.StableDiffusionProcessingTxt2Img(prompt="masterpiece", negative_prompt="lowres")
+    script = ns.adapter.LycorisEvalGridScript()
+    return script.run(p, *[args[k] for k in ns.adapter.ARG_NAMES])
+
+
+def run_dirs(ns):
+    root = ns.data / "outputs" / "lycoris-eval"
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+
+
+def test_script_runs_the_grid_into_the_run_store(fake_webui, tmp_path):
+    ns = fake_webui
+    ns.shared.opts.sd_model_checkpoint = ns.ckpt_b.title  # the user's checkpoint
+    processed = run_script(ns, tmp_path, run_id="r1")
+    total = 2 * 2 * 2 * 5
+    assert processed.comments.startswith(f"Run r1: {total} new images")
+    # checkpoints outermost, each loaded once, then the user's restored
+    assert ns.sd_models.LOADS == [ns.ckpt_a.title, ns.ckpt_b.title]
+    assert ns.shared.sd_model.sd_checkpoint_info.title == ns.ckpt_b.title
+    assert ns.shared.opts.sd_model_checkpoint == ns.ckpt_b.title
+    # the host's progress: real count, readable text
+    assert ns.shared.state.job_count == total
+    assert any("base-a · style_loha @0.5 · seed 2/2" in job for _, _, job in ns.shared.state.history)
+    # baseline first in each row, same seed across the row
+    calls = ns.processing.CALLS
+    assert calls[0][1] == "masterpiece, a castle" and calls[1][1] == "masterpiece, a castle, <lora:style_lora:0.5>"
+    assert {c[2] for c in calls[:5]} == {11}
+    # run store
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r1")
+    manifest = store.read_manifest()
+    assert manifest["total_images"] == total and manifest["host"]["webui_version"] == "v1.10.1"
+    assert {a["name"]: a["info"]["type"] for a in manifest["host"]["adapters"]} == {
+        "style_lora": "LoRA",
+        "style_loha": "LoHa",
+    }
+    assert manifest["host"]["adapters"][0]["info"]["trained_on"] == "base-a.safetensors"
+    assert [c["hash"] for c in manifest["host"]["checkpoints"]] == ["a" * 10, "b" * 10]
+    finished = store.finished()
+    assert len(finished) == total
+    record = next(r for r in finished.values() if r["adapter"] == "style_loha" and r["weight"] == 1.0)
+    info = parse_infotext(read_image_file(store.images_dir / record["image"]).infotext)
+    assert info.params["LyCORIS prompt type"] in ("trigger", "alter") and info.params["LyCORIS run"] == "r1"
+    assert info.params["LyCORIS cell"] == record["key"] and info.seed == record["seed"]
+    # returned like the X/Y/Z plot: grids first, then every image with its infotext
+    assert len(processed.images) == 2 + total and processed.index_of_first_image == 2
+    grid = processed.images[0]
+    assert grid.size[0] > 4 * 64 and grid.size[1] > 5 * 64
+    assert processed.infotexts[2] == record_infotext(store, 0)
+
+
+def record_infotext(store, index):
+    return list(store.finished().values())[index]["infotext"]
+
+
+def test_run_store_feeds_the_scoring_engine(fake_webui, tmp_path):
+    from lycoris_eval.evaluate import EvalConfig, evaluate
+
+    ns = fake_webui
+    run_script(
+        ns,
+        tmp_path,
+        run_id="r2",
+        checkpoints=["base-a"],
+        adapters=["style_lora"],
+        weights=[1.0],
+        prompts=["[style] a tree"],
+        seeds=[1, 2],
+    )
+    doc = evaluate(
+        ns.data / "outputs" / "lycoris-eval" / "r2" / "images",
+        EvalConfig(
+            metrics=("style_loss_base", "psnr_base"),
+            random_weights=True,
+            device="cpu",
+            cache_dir=tmp_path / "c",
+            vgg_size=64,
+        ),
+    )
+    cells = doc["cells"]
+    assert [(c["checkpoint"], c["adapter"], c["weight"], c["prompt_type"], c["seeds"]) for c in cells] == [
+        ("base-a", None, 0.0, "style", [1, 2]),
+        ("base-a", "style_lora", 1.0, "style", [1, 2]),
+    ]
+    assert cells[1]["metrics"]["style_loss_base"]["n"] == 2
+
+
+class Crash(BaseException):
+    """Stands for a killed process: not an Exception, so nothing catches it."""
+
+
+@pytest.mark.parametrize("crash_at", [1, 7, 19])
+def test_resume_after_crash_loses_at_most_the_image_in_flight(fake_webui, tmp_path, monkeypatch, crash_at):
+    ns = fake_webui
+    original = ns.processing.process_images
+    count = {"n": 0}
+
+    def crashing(p):
+        count["n"] += 1
+        if count["n"] == crash_at:
+            raise Crash()
+        return original(p)
+
+    monkeypatch.setattr(ns.processing, "process_images", crashing)
+    ns.shared.opts.sd_model_checkpoint = ns.ckpt_a.title
+    with pytest.raises(Crash):
+        run_script(ns, tmp_path, run_id="r3", checkpoints=["mix-b"])
+    assert ns.shared.sd_model.sd_checkpoint_info.title == ns.ckpt_a.title  # restored even then
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r3")
+    assert len(store.finished()) == crash_at - 1
+    monkeypatch.setattr(ns.processing, "process_images", original)
+    ns.processing.CALLS.clear()
+    processed = run_script(ns, tmp_path, run_id="r3", checkpoints=["mix-b"])
+    total = 2 * 2 * 5
+    assert len(ns.processing.CALLS) == total - (crash_at - 1)
+    assert len(store.finished()) == total
+    assert f"{crash_at - 1} kept from before" in processed.comments
+
+
+def test_changed_spec_under_same_id_is_refused(fake_webui, tmp_path):
+    ns = fake_webui
+    run_script(ns, tmp_path, run_id="r4", checkpoints=["base-a"], seeds=[1])
+    processed = run_script(ns, tmp_path, run_id="r4", checkpoints=["base-a"], seeds=[1], weights=[0.5, 0.8])
+    assert processed.images == []
+    assert "exists with a different grid: weights: [0.5, 1.0] -> [0.5, 0.8]" in processed.comments
+
+
+def test_unknown_names_fail_before_any_image(fake_webui, tmp_path):
+    ns = fake_webui
+    processed = run_script(ns, tmp_path, adapters=["style_lorra"])
+    assert "unknown adapter 'style_lorra'; did you mean style_lora" in processed.comments
+    processed = run_script(ns, tmp_path, checkpoints=["base-aa"])
+    assert "unknown checkpoint 'base-aa'" in processed.comments and "base-a" in processed.comments
+    assert ns.processing.CALLS == [] and run_dirs(ns) == []
+
+
+def test_grid_size_limit_needs_confirmation(fake_webui, tmp_path):
+    ns = fake_webui
+    ns.shared.opts.lycoris_eval_grid_limit = 10
+    processed = run_script(ns, tmp_path)
+    assert "40 images, over the limit of 10" in processed.comments and ns.processing.CALLS == []
+    args = {**{k: "" for k in ns.adapter.ARG_NAMES}, "score": False}
+    args["spec_json"] = json.dumps({**spec(seeds=[1], checkpoints=["base-a"]), "confirm_large": True})
+    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="")
+    out = ns.adapter.LycorisEvalGridScript().run(p, *[args[k] for k in ns.adapter.ARG_NAMES])
+    assert "10 new images" in out.comments
+
+
+def test_host_failures_are_recorded_retried_once_and_the_run_goes_on(fake_webui, tmp_path):
+    ns = fake_webui
+    ns.processing.FAILURES["a cat on a sofa, <lora:style_loha:1>"] = 1  # fails once: the retry succeeds
+    ns.processing.FAILURES["a castle, <lora:style_lora:0.5>"] = -1  # always fails
+    processed = run_script(ns, tmp_path, run_id="r5", checkpoints=["base-a"], seeds=[3])
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r5")
+    failures = store.failures()
+    assert list(failures) == ["base-a|style_lora|0.5|p0|3"]
+    assert "NansException: A tensor with all NaNs" in failures["base-a|style_lora|0.5|p0|3"]["error"]
+    assert len(store.finished()) == 9 and "1 failed" in processed.comments
+    assert "failed base-a|style_lora|0.5|p0|3: NansException" in processed.comments
+    grid = Image.open(store.dir / "grids" / "prompt-0.png")
+    assert grid.getpixel((grid.size[0] - 10, grid.size[1] - 1)) is not None
+
+
+def test_adapter_that_fails_to_load_is_recorded_on_its_cells(fake_webui, tmp_path):
+    ns = fake_webui
+    ns.networks.BROKEN.add("style_loha")
+    run_script(ns, tmp_path, run_id="r6", checkpoints=["base-a"], seeds=[3])
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r6")
+    failed = store.failures()
+    assert len(failed) == 4 and all(k.startswith("base-a|style_loha|") for k in failed)
+    assert "could not load adapter 'style_loha'" in next(iter(failed.values()))["error"]
+    assert sum("style_loha" in c[1] for c in ns.processing.CALLS) == 1  # tried once, not for every cell
+    assert len(store.finished()) == 6
+
+
+def test_interrupt_stops_cleanly_and_resume_finishes(fake_webui, tmp_path):
+    ns = fake_webui
+
+    class Interrupter:
+        def __init__(self):
+            self.n = 0
+
+        def before_process(self, p):
+            self.n += 1
+            if self.n == 4:
+                ns.shared.state.interrupted = True
+
+    runner = ns.scripts.ScriptRunner([Interrupter()])
+    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", scripts=runner)
+    processed = run_script(ns, tmp_path, p=p, run_id="r7", checkpoints=["base-a"], seeds=[1])
+    assert "interrupted" in processed.comments
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r7")
+    assert len(store.finished()) == 3  # the 4th was cut by Interrupt inside the host
+    assert not store.failures()  # the image cut by Interrupt is not a failure
+    ns.shared.state.interrupted = False
+    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="")
+    run_script(ns, tmp_path, p=p, run_id="r7", checkpoints=["base-a"], seeds=[1])
+    assert len(store.finished()) == 10
+    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", steps=30)
+    processed = run_script(ns, tmp_path, p=p, run_id="r7", checkpoints=["base-a"], seeds=[1])
+    assert "steps" in processed.comments and "different grid" in processed.comments
+
+
+def test_skip_skips_only_the_current_image(fake_webui, tmp_path):
+    ns = fake_webui
+    calls = {"n": 0}
+
+    def press_skip(p):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            ns.shared.state.skipped = True
+
+    ns.processing.DURING_SAMPLING.append(press_skip)
+    run_script(ns, tmp_path, run_id="r8", checkpoints=["base-a"], seeds=[1], prompts=["a"])
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r8")
+    assert len(store.finished()) == 4 and "base-a|style_lora|0.5|p0|1" not in store.finished()
+    assert [r.status for r in store.records()].count("skipped") == 1
+    assert ns.shared.state.skipped is False
+    run_script(ns, tmp_path, run_id="r8", checkpoints=["base-a"], seeds=[1], prompts=["a"])
+    assert len(store.finished()) == 5  # a resume makes the skipped image
+
+
+def test_always_on_scripts_run_for_every_image(fake_webui, tmp_path):
+    ns = fake_webui
+
+    class AlwaysOn:
+        prompts: list = []
+
+        def before_process(self, p):
+            AlwaysOn.prompts.append(p.prompt)
+
+    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", scripts=ns.scripts.ScriptRunner([AlwaysOn()]))
+    run_script(ns, tmp_path, p=p, run_id="r9", checkpoints=["base-a"], seeds=[1], prompts=["a"])
+    assert len(AlwaysOn.prompts) == 5 and AlwaysOn.prompts[1] == "a, <lora:style_lora:0.5>"
+
+
+def test_full_disk_stops_with_a_clear_message(fake_webui, tmp_path, monkeypatch):
+    import lycoris_eval.grid_runner as gr
+
+    ns = fake_webui
+    real = gr._write_file
+    writes = {"n": 0}
+
+    def filling(path, data):
+        writes["n"] += 1
+        if writes["n"] > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(gr, "_write_file", filling)
+    processed = run_script(ns, tmp_path, run_id="r10", checkpoints=["base-a"], seeds=[1])
+    assert "stopped: the disk is full; 3 finished images are kept" in processed.comments
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r10")
+    assert len(store.finished()) == 3 and not list(store.images_dir.glob("*.tmp"))
+
+
+# ---- X/Y/Z plot axes -------------------------------------------------------------------------
+def test_xyz_axes_registered_once_and_working(fake_webui):
+    ns = fake_webui
+    ns.adapter.setup()
+    ns.adapter.setup()  # a reload must not duplicate
+    labels = [o.label for o in ns.xyz.axis_options]
+    assert labels.count("LyCORIS: adapter") == 1 and labels.count("LyCORIS: adapter weight") == 1
+    adapter_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter")
+    weight_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter weight")
+    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="a cat", seed=5)
+    adapter_opt.confirm(p, ["style_lora", "style_lokr"])
+    weight_opt.confirm(p, [0.5, 1.0])
+    with pytest.raises(RuntimeError, match="Unknown adapter: style_lorx .did you mean style_lora"):
+        adapter_opt.confirm(p, ["style_lorx"])
+    with pytest.raises(RuntimeError, match="outside -5..5"):
+        weight_opt.confirm(p, [9.0])
+    with pytest.raises(RuntimeError, match="duplicated"):
+        weight_opt.confirm(p, [1.0, 1.0])
+    assert adapter_opt.choices() == ["style_loha", "style_lokr", "style_lora"]
+    for order in (
+        [(adapter_opt, "style_lokr", []), (weight_opt, 0.7, [])],
+        [(weight_opt, 0.7, []), (adapter_opt, "style_lokr", [])],
+    ):
+        out = ns.xyz.run_cell(p, order)
+        assert ns.processing.CALLS[-1][1] == "a cat, <lora:style_lokr:0.7>"
+        assert [(n.name, n.te_multiplier) for n in ns.networks.loaded_networks] == [("style_lokr", 0.7)]
+        assert "LyCORIS adapter: style_lokr" in out.infotexts[0]
+    assert p.prompt == "a cat" and "LyCORIS adapter" not in p.extra_generation_params  # p itself untouched
+
+
+def test_weight_axis_alone_scales_the_prompts_adapter(fake_webui):
+    ns = fake_webui
+    ns.adapter.setup()
+    weight_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter weight")
+    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="a cat <lora:style_loha:1>", seed=5)
+    ns.xyz.run_cell(p, [(weight_opt, 0.3, [])])
+    assert ns.processing.CALLS[-1][1] == "a cat <lora:style_loha:0.3>"
+    with pytest.raises(RuntimeError, match="needs an adapter"):
+        ns.xyz.run_cell(ns.processing.StableDiffusionProcessingTxt2Img(prompt="plain"), [(weight_opt, 0.3, [])])
+
+
+def test_entry_script_exposes_the_script_class(fake_webui):
+    import runpy
+    from pathlib import Path
+
+    namespace = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "lycoris_eval_entry.py"))
+    cls = namespace["LycorisEvalGridScript"]
+    assert issubclass(cls, fake_webui.scripts.Script)
+    script = cls()
+    assert script.title() == "LyCORIS Eval grid" and script.show(False) and not script.show(True)
+    assert any(o.label == "LyCORIS: adapter" for o in fake_webui.xyz.axis_options)
+    assert fake_webui.script_callbacks.callbacks["ui_settings"]
