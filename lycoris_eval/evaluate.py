@@ -251,7 +251,14 @@ class Evaluation:
 
     # -- reference sets ------------------------------------------------------------------
     def _reference_features(self, scanned: ScannedSet, extractor: FeatureExtractor) -> dict[str, Any]:
-        names = [n for n in extractor.encoders if n in (*GRAM_ENCODERS, "dinov2", "inception")]
+        wanted = {METRICS[m].encoder for m in self.metrics if METRICS[m].needs == "reference"}
+        names = [n for n in extractor.encoders if n in wanted]
+        if not names:  # no selected metric looks at this set
+            return {
+                "stats": {},
+                "n": len(scanned.records),
+                "identity": _digest(sorted(r.sha256 for r in scanned.records)),
+            }
         stats = {n: SetStats() for n in names if n in GRAM_ENCODERS}
         dino: list[np.ndarray] = []
         inception: list[np.ndarray] = []

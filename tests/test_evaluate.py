@@ -163,6 +163,12 @@ def test_single_reference_image_and_no_reference(tmp_path, grid_dir):
     assert "style_loss_ref" not in doc["metrics"] and any("no reference set" in n for n in doc["run"]["notes"])
 
 
+def test_reference_not_needed_by_the_selected_metrics(tmp_path, grid_dir, reference_dir):
+    doc = evaluate(grid_dir, small_config(tmp_path, reference_dir=reference_dir, metrics=("vendi",)))
+    assert doc["run"]["encoded"] == {"dinov2": 6}  # the reference set is not encoded for nothing
+    assert all("vendi" in c["metrics"] for c in doc["cells"])
+
+
 def test_trust_flags_a_metric_that_cannot_tell_sets_apart(tmp_path, grid_dir, reference_dir):
     twin = tmp_path / "twin"
     shutil.copytree(reference_dir, twin)
