@@ -86,6 +86,10 @@ def on_ui_settings() -> None:
         "lycoris_eval_batch_size": (8, "Scoring batch size"),
         "lycoris_eval_device": ("auto", "Scoring device (auto, cpu, cuda, mps)"),
         "lycoris_eval_keep_models": (False, "Keep scoring models loaded between evaluations"),
+        "lycoris_eval_clip_model": ("ViT-L-14", "OpenCLIP model for text alignment (paper: ViT-L-14)"),
+        "lycoris_eval_dinov2_arch": ("vitl14", "DINOv2 architecture (paper: vitl14; vits14 for small GPUs)"),
+        "lycoris_eval_offline": (False, "Never download scoring weights"),
+        "lycoris_eval_random_weights": (False, "Dry run: random scoring weights (numbers mean nothing)"),
     }
     for key, (default, label) in options.items():
         shared.opts.add_option(key, shared.OptionInfo(default, label, section=section))
@@ -278,6 +282,10 @@ def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
         weights_dir=weights_dir(),
         batch_size=int(opt("batch_size", 8)),
         keep_models_loaded=bool(opt("keep_models", False)),
+        clip_model=str(opt("clip_model", "ViT-L-14")),
+        dinov2_arch=str(opt("dinov2_arch", "vitl14")),
+        allow_download=not bool(opt("offline", False)),
+        random_weights=bool(opt("random_weights", False)),
     )
     try:
         document = evaluate(result.run_dir / "images", config)

@@ -440,3 +440,71 @@ def test_entry_script_exposes_the_script_class(fake_webui):
     assert script.title() == "LyCORIS Eval grid" and script.show(False) and not script.show(True)
     assert any(o.label == "LyCORIS: adapter" for o in fake_webui.xyz.axis_options)
     assert fake_webui.script_callbacks.callbacks["ui_settings"]
+
+
+def test_score_when_finished_shows_the_table_and_writes_scores(fake_webui, tmp_path):
+    ns = fake_webui
+    for key, value in {
+        "random_weights": True,
+        "clip_model": "ViT-S-32",
+        "dinov2_arch": "vits14",
+        "device": "cpu",
+        "offline": True,
+    }.items():
+        setattr(ns.shared.opts, f"lycoris_eval_{key}", value)
+    processed = run_script(
+        ns,
+        tmp_path,
+        run_id="s1",
+        checkpoints=["base-a"],
+        adapters=["style_lora"],
+        weights=[1.0],
+        prompts=["[trigger] a castle"],
+        seeds=[1, 2],
+        score=True,
+    )
+    assert "RANDOM WEIGHTS" in processed.comments and "style_lora" in processed.comments
+    doc = json.loads((ns.data / "outputs" / "lycoris-eval" / "s1" / "scores.json").read_text())
+    assert doc["run"]["random_weights"] is True
+    assert [c["adapter"] for c in doc["cells"]] == [None, "style_lora"]
+    assert doc["cells"][1]["metrics"]["style_loss_base"]["n"] == 2
+
+
+def test_scoring_failure_keeps_the_images(fake_webui, tmp_path):
+    ns = fake_webui
+    ns.shared.opts.lycoris_eval_offline = True
+    ns.shared.opts.lycoris_eval_weights_dir = str(tmp_path / "no-weights")
+    processed = run_script(
+        ns,
+        tmp_path,
+        run_id="s2",
+        checkpoints=["base-a"],
+        adapters=["style_lora"],
+        weights=[1.0],
+        prompts=["a"],
+        seeds=[1],
+        score=True,
+    )
+    assert "scoring failed:" in processed.comments and "dinov2_vitl14_pretrain.pth" in processed.comments
+    assert "the images are kept" in processed.comments and len(processed.images) == 1 + 2
+
+
+def test_script_ui_builds_with_gradio_and_matches_the_argument_order(fake_webui):
+    import gradio as gr
+
+    ns = fake_webui
+    script = ns.adapter.LycorisEvalGridScript()
+    with gr.Blocks() as demo:
+        components = script.ui(False)
+    assert len(components) == len(ns.adapter.ARG_NAMES)
+    labels = [c.label for c in components]
+    assert labels[:3] == ["Checkpoints", "Adapters", "Adapter weights"] and labels[-1] == "Spec JSON"
+    assert components[0].choices and {c[0] if isinstance(c, tuple) else c for c in components[1].choices} == {
+        "style_lora",
+        "style_loha",
+        "style_lokr",
+    }
+    assert all((c.elem_id or "").startswith("lycoris-eval-") for c in components)
+    fns = {f.name if hasattr(f, "name") else f.fn.__name__: f.fn for f in demo.fns}
+    info = fns["describe"](["style_loha"])
+    assert "style_loha" in info and "LoHa" in info and "base-a.safetensors" in info
