@@ -170,6 +170,18 @@ def set_metric(
     return entry
 
 
+def generation_failures(images_dir: Path) -> list[dict[str, Any]]:
+    """Images a grid run could not make (from its run store), so reports can show them."""
+    from .run_store import CELLS, MANIFEST, RunStore
+
+    run_dir = Path(images_dir).parent
+    if not (run_dir / MANIFEST).is_file() or not (run_dir / CELLS).is_file():
+        return []
+    store = RunStore(run_dir.parent, run_dir.name)
+    keys = ("key", "checkpoint", "adapter", "weight", "prompt", "prompt_type", "seed", "error")
+    return [{k: record.get(k) for k in keys} for record in store.failures().values()]
+
+
 def _digest(value: Any) -> str:
     import json
 
@@ -652,6 +664,7 @@ class Evaluation:
             "encoded": dict(extractor.encoded),
             "cache": {"hits": cache.hits, "misses": cache.misses, "dir": str(getattr(cache, "directory", "")) or None},
             "skipped": self.problems,
+            "generation_failures": generation_failures(self.images_dir),
             "notes": self.notes,
         }
         metric_info = {

@@ -301,6 +301,18 @@ def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
             pass
 
 
+def _comment(p: Any, text: str) -> None:
+    """The WebUI shows ``p.comments`` (a dict used as an ordered set in v1.10.1) under the
+    gallery; ``Processed(comments=...)`` is ignored there."""
+    comments = getattr(p, "comments", None)
+    if isinstance(comments, dict):
+        comments[text] = 1
+    elif isinstance(comments, list):
+        comments.append(text)
+    else:
+        p.comments = {text: 1}
+
+
 class LycorisEvalGridScript(scripts.Script):
     def title(self) -> str:
         return SCRIPT_TITLE
@@ -403,7 +415,8 @@ class LycorisEvalGridScript(scripts.Script):
             runner = GridRunner(WebUIHost(p), outputs_root(), grid_limit=int(opt("grid_limit", 500)))
             result = runner.run(spec, confirm_large=confirm)
         except LycorisEvalError as exc:
-            return processing.Processed(p, [], p.seed, f"LyCORIS Eval grid: {exc}", comments=str(exc))
+            _comment(p, f"LyCORIS Eval grid: {exc}")
+            return processing.Processed(p, [], p.seed, f"LyCORIS Eval grid: {exc}")
         comments = [
             f"Run {result.run_id}: {result.generated} new images, {result.skipped_existing} kept from before, "
             f"{len(result.failed)} failed ({result.run_dir})"
@@ -431,6 +444,8 @@ class LycorisEvalGridScript(scripts.Script):
             with Image.open(path) as im:
                 images.append(im.copy())
         infotexts = [f"LyCORIS Eval grid {result.run_id}"] * len(grids) + list(result.infotexts)
+        for text in comments:
+            _comment(p, text)
         return processing.Processed(
             p,
             grids + images,
@@ -438,7 +453,6 @@ class LycorisEvalGridScript(scripts.Script):
             infotexts[0] if infotexts else "",
             infotexts=infotexts,
             index_of_first_image=len(grids),
-            comments="\n".join(comments),
         )
 
 

@@ -69,6 +69,7 @@ class StableDiffusionProcessing:
         self.do_not_save_samples = do_not_save_samples
         self.do_not_save_grid = do_not_save_grid
         self.extra_generation_params = {}
+        self.comments = {}  # v1.10.1: a dict used as an ordered set (p.comment(text))
         self.scripts = scripts
         self.script_args = []
         self.enable_hr = enable_hr
@@ -80,6 +81,9 @@ class StableDiffusionProcessing:
         self.outpath_grids = "outputs/txt2img-grids"
         for key, value in kwargs.items():
             setattr(self, key, value)
+
+    def comment(self, text):
+        self.comments[text] = 1
 
 
 class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):
@@ -107,9 +111,8 @@ class Processed:
         self.negative_prompt = p.negative_prompt
         self.seed = seed
         self.info = info
-        self.comments = (
-            "".join(f"{comment}\n" for comment in [comments] if comment) if isinstance(comments, str) else comments
-        )
+        # as v1.10.1: the comments argument is ignored; p.comments is what the UI shows
+        self.comments = "".join(f"{comment}\n" for comment in p.comments)
         self.width = p.width
         self.height = p.height
         self.all_prompts = all_prompts or p.all_prompts or [p.prompt]
@@ -190,7 +193,6 @@ def process_images_inner(p):
     p.all_seeds = [int(p.seed) + i for i in range(len(p.all_prompts))]
     p.all_subseeds = [int(p.subseed) + i for i in range(len(p.all_prompts))]
     images, infotexts = [], []
-    comments = []
     for n in range(p.n_iter):
         if state.skipped:
             state.skipped = False
@@ -200,7 +202,7 @@ def process_images_inner(p):
         seed = p.all_seeds[n]
         missing = networks.activate(prompt)
         if missing:
-            comments.append("Networks not found: " + ", ".join(missing))
+            p.comment("Networks not found: " + ", ".join(missing))
         for needle, remaining in list(FAILURES.items()):
             if needle in prompt and remaining != 0:
                 FAILURES[needle] = remaining - 1 if remaining > 0 else remaining
@@ -212,6 +214,4 @@ def process_images_inner(p):
         images.append(_picture(checkpoint, prompt, seed, networks.loaded_networks, p.width, p.height))
         infotexts.append(create_infotext(p, prompt, seed))
         state.nextjob()
-    return Processed(
-        p, images, p.seed, infotexts[0] if infotexts else "", infotexts=infotexts, comments="\n".join(comments)
-    )
+    return Processed(p, images, p.seed, infotexts[0] if infotexts else "", infotexts=infotexts)
