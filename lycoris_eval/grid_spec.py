@@ -311,3 +311,33 @@ def _run_id(value: Any) -> str | None:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
         raise SpecError("run_id", "letters, digits, '.', '_' and '-' only (it names a folder)")
     return value
+
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+GRID_JSON_SCHEMA: dict[str, Any] = {
+    "title": "GridSpec",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["adapters", "prompts"],
+    "properties": {
+        "checkpoints": {**_STRINGS, "description": "names as /sdapi/v1/sd-models gives them; empty: the loaded one"},
+        "adapters": {**_STRINGS, "description": "names as /sdapi/v1/loras gives them"},
+        "weights": {"type": "array", "items": {"type": "number"}, "description": "adapter weights; 0 is the baseline"},
+        "prompts": {**_STRINGS, "description": "each optionally starting with [train], [trigger], [alter] or [style]"},
+        "seeds": {
+            "oneOf": [
+                {"type": "array", "items": {"type": "integer"}},
+                {"type": "object", "properties": {"count": {"type": "integer"}, "first": {"type": "integer"}}},
+            ],
+            "description": "a list, or {count, first}; -1 draws once and is recorded",
+        },
+        "trigger": {"type": "object", "additionalProperties": {"type": "string"}},
+        "references": {**_STRINGS, "description": "target reference folder (inside the allowed roots)"},
+        "distractors": {**_STRINGS, "description": "distractor folders (inside the allowed roots)"},
+        "score": {"type": "boolean"},
+        "run_name": {"type": "string"},
+        "run_id": {"type": "string", "description": "resume this run: finished images are kept and skipped"},
+        "base": {"type": "object", "description": "any /sdapi/v1/txt2img fields (negative_prompt, steps, ...)"},
+        "confirm_large": {"type": "boolean", "description": "allow grids over the size limit"},
+    },
+}

@@ -108,3 +108,105 @@ def text_table(document: dict[str, Any]) -> str:
         lines.append(f"skipped {len(skipped)} file(s):")
         lines += [f"  {s['set']}/{s['file']}: {s['error']}" for s in skipped]
     return "\n".join(lines)
+
+
+def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The tables a dashboard (or the Evaluate tab) shows, as plain JSON.
+
+    * ``cells``: one row per cell, each metric's mean and std;
+    * ``summary``: one row per (checkpoint, adapter, weight) with means and ranks;
+    * ``best_weight``: per (adapter, checkpoint), the weight with the best overall rank;
+    * ``by_type``: per (adapter type, checkpoint), each metric averaged over the adapters
+      of that type (all weights);
+    * ``heatmaps``: per metric, adapters × checkpoints (mean over weights), with the
+      checkpoint each adapter was trained on;
+    * ``trust`` and ``failures`` as in scores.json.
+    """
+    metrics = list(document.get("metrics", {}))
+    adapters_info: dict[str, dict[str, Any]] = {}
+    for entry in (manifest or {}).get("host", {}).get("adapters", []):
+        adapters_info[entry["name"]] = entry.get("info") or {}
+
+    def kind(adapter: str | None) -> str | None:
+        return None if adapter is None else adapters_info.get(adapter, {}).get("type", "unknown")
+
+    def trained(adapter: str | None) -> str | None:
+        return None if adapter is None else adapters_info.get(adapter, {}).get("trained_on")
+
+    cells = []
+    for cell in document.get("cells", []):
+        row = {k: cell.get(k) for k in ("checkpoint", "adapter", "weight", "prompt_type", "prompt", "baseline")}
+        row.update(
+            adapter_type=kind(cell.get("adapter")),
+            trained_on=trained(cell.get("adapter")),
+            n_images=len(cell.get("images", [])),
+        )
+        for name in metrics:
+            value = cell["metrics"].get(name) or {}
+            row[name], row[f"{name}_std"] = value.get("mean"), value.get("std")
+        cells.append(row)
+    summary = []
+    for s in document.get("summaries", []):
+        row = {k: s.get(k) for k in ("checkpoint", "adapter", "weight", "baseline", "n_images", "overall_rank")}
+        row["adapter_type"] = kind(s.get("adapter"))
+        for name in metrics:
+            row[name] = (s["metrics"].get(name) or {}).get("mean")
+            row[f"{name}_rank"] = s.get("ranks", {}).get(name)
+        summary.append(row)
+    best: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in summary:
+        if row["adapter"] is None or row["overall_rank"] is None:
+            continue
+        key = (row["adapter"], row["checkpoint"])
+        if key not in best or row["overall_rank"] > best[key]["overall_rank"]:
+            best[key] = row
+    best_weight = [
+        {"adapter": a, "checkpoint": c, "weight": r["weight"], "overall_rank": r["overall_rank"]}
+        for (a, c), r in sorted(best.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
+    ]
+    by_type: dict[tuple[Any, Any], dict[str, list[float]]] = {}
+    per_pair: dict[tuple[Any, Any], dict[str, list[float]]] = {}
+    for row in summary:
+        if row["adapter"] is None:
+            continue
+        for name in metrics:
+            if row[name] is None:
+                continue
+            by_type.setdefault((row["adapter_type"], row["checkpoint"]), {}).setdefault(name, []).append(row[name])
+            per_pair.setdefault((row["adapter"], row["checkpoint"]), {}).setdefault(name, []).append(row[name])
+    type_rows = [
+        {"adapter_type": t, "checkpoint": c, **{m: sum(v) / len(v) for m, v in vals.items()}}
+        for (t, c), vals in sorted(by_type.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
+    ]
+    adapters = sorted({a for a, _ in per_pair}, key=str)
+    checkpoints = sorted({c for _, c in per_pair}, key=str)
+    heatmaps = {}
+    for name in metrics:
+        values = [
+            [
+                (sum(per_pair[(a, c)][name]) / len(per_pair[(a, c)][name]))
+                if name in per_pair.get((a, c), {})
+                else None
+                for c in checkpoints
+            ]
+            for a in adapters
+        ]
+        heatmaps[name] = {
+            "rows": adapters,
+            "columns": checkpoints,
+            "values": values,
+            "higher_is_better": document["metrics"][name]["higher_is_better"],
+            "trained_on": {a: trained(a) for a in adapters},
+        }
+    return {
+        "metrics": document.get("metrics", {}),
+        "warning": document.get("run", {}).get("warning"),
+        "cells": cells,
+        "summary": summary,
+        "best_weight": best_weight,
+        "by_type": type_rows,
+        "heatmaps": heatmaps,
+        "trust": document.get("trust", []),
+        "failures": document.get("run", {}).get("generation_failures", []),
+        "skipped": document.get("run", {}).get("skipped", []),
+    }

@@ -90,6 +90,7 @@ def on_ui_settings() -> None:
         "lycoris_eval_dinov2_arch": ("vitl14", "DINOv2 architecture (paper: vitl14; vits14 for small GPUs)"),
         "lycoris_eval_offline": (False, "Never download scoring weights"),
         "lycoris_eval_random_weights": (False, "Dry run: random scoring weights (numbers mean nothing)"),
+        "lycoris_eval_allowed_roots": ("", "Extra folders the API and the Evaluate tab may read (one per line)"),
     }
     for key, (default, label) in options.items():
         shared.opts.add_option(key, shared.OptionInfo(default, label, section=section))
@@ -259,9 +260,24 @@ def summary_text(document: dict[str, Any]) -> str:
     return text_table(document)
 
 
+def eval_config_from_settings() -> Any:
+    from .evaluate import EvalConfig
+
+    return EvalConfig(
+        device=opt("device", "auto"),
+        weights_dir=weights_dir(),
+        batch_size=int(opt("batch_size", 8)),
+        keep_models_loaded=bool(opt("keep_models", False)),
+        clip_model=str(opt("clip_model", "ViT-L-14")),
+        dinov2_arch=str(opt("dinov2_arch", "vitl14")),
+        allow_download=not bool(opt("offline", False)),
+        random_weights=bool(opt("random_weights", False)),
+    )
+
+
 def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
     """Score a finished run in-process, then free the scoring models."""
-    from .evaluate import EvalConfig, evaluate
+    from .evaluate import evaluate
     from .report import write_reports
 
     if not result.images:
@@ -274,19 +290,10 @@ def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
             lowvram_module.send_everything_to_cpu()
         except Exception:  # noqa: BLE001 - best effort: scoring still works, just tighter on VRAM
             pass
-    config = EvalConfig(
-        reference_dir=Path(spec.references[0]) if spec.references else None,
-        distractor_dirs=tuple(Path(d) for d in spec.distractors),
-        trigger=spec.trigger,
-        device=opt("device", "auto"),
-        weights_dir=weights_dir(),
-        batch_size=int(opt("batch_size", 8)),
-        keep_models_loaded=bool(opt("keep_models", False)),
-        clip_model=str(opt("clip_model", "ViT-L-14")),
-        dinov2_arch=str(opt("dinov2_arch", "vitl14")),
-        allow_download=not bool(opt("offline", False)),
-        random_weights=bool(opt("random_weights", False)),
-    )
+    config = eval_config_from_settings()
+    config.reference_dir = Path(spec.references[0]) if spec.references else None
+    config.distractor_dirs = tuple(Path(d) for d in spec.distractors)
+    config.trigger = dict(spec.trigger)
     try:
         document = evaluate(result.run_dir / "images", config)
         write_reports(document, result.run_dir)
@@ -457,6 +464,126 @@ class LycorisEvalGridScript(scripts.Script):
 
 
 # --------------------------------------------------------------------------------------
+# HTTP API
+
+
+class ApiHost(WebUIHost):
+    """A grid started over HTTP: progress and cancel go to its job too."""
+
+    def __init__(self, p: Any, job: Any) -> None:
+        super().__init__(p)
+        self.job = job
+
+    def progress(self, done: int, total: int, text: str) -> None:
+        super().progress(done, total, text)
+        self.job.progress(done, total, text)
+
+    def interrupted(self) -> bool:
+        return bool(self.job.cancel_requested) or super().interrupted()
+
+
+def _txt2img_fields() -> set[str]:
+    import inspect
+
+    return set(inspect.signature(processing.StableDiffusionProcessingTxt2Img).parameters) - {"kwargs", "args"}
+
+
+def check_base(base: dict[str, Any]) -> None:
+    known = _txt2img_fields()
+    for key in base:
+        if key != "prompt_prefix" and key not in known:
+            raise SpecError(f"base.{key}", "not a txt2img field of this WebUI")
+
+
+def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
+    fields = {k: v for k, v in spec.base.items() if k != "prompt_prefix"}
+    p = processing.StableDiffusionProcessingTxt2Img(
+        sd_model=shared.sd_model, prompt=str(spec.base.get("prompt_prefix", "")), **fields
+    )
+    p.is_api = True
+    p.outpath_grids = getattr(shared.opts, "outdir_txt2img_grids", "outputs/txt2img-grids")
+    p.outpath_samples = getattr(shared.opts, "outdir_txt2img_samples", "outputs/txt2img-images")
+    spec.base = {**page_settings(p), **spec.base}
+    shared.state.begin(job="lycoris_eval_grid")
+    try:
+        result = GridRunner(ApiHost(p, job), outputs_root(), grid_limit=int(opt("grid_limit", 500))).run(spec, confirm)
+    finally:
+        shared.state.end()
+    if spec.score and not result.interrupted and not result.stopped:
+        job.progress(job.done, job.total, "scoring")
+        score_run(result, spec)
+    return result
+
+
+def allowed_roots() -> list[Path]:
+    roots = [outputs_root(), _data_path() / "outputs"]
+    for key in ("outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples"):
+        value = getattr(shared.opts, key, "")
+        if value:
+            roots.append(Path(value) if Path(value).is_absolute() else _data_path() / value)
+    roots += [Path(line.strip()) for line in str(opt("allowed_roots", "")).splitlines() if line.strip()]
+    return roots
+
+
+def encoders_status() -> list[dict[str, Any]]:
+    from .encoders import ENCODERS, LOADED_ENCODERS, EncoderOptions, make_encoder
+    from .errors import MissingWeightsError
+
+    config = eval_config_from_settings()
+    options = EncoderOptions(config.device, config.weights_dir, config.random_weights, False, config.batch_size)
+    kwargs = {"openclip": {"model_name": config.clip_model}, "dinov2": {"arch": config.dinov2_arch}}
+    out = []
+    for name in ENCODERS:
+        entry: dict[str, Any] = {"name": name, "loaded": name in LOADED_ENCODERS, "device": None}
+        try:
+            encoder = make_encoder(name, options, **kwargs.get(name, {}))
+            entry["device"] = LOADED_ENCODERS.get(name, encoder.device)
+            entry["weights"] = encoder.weights_identity()
+            entry["present"] = True
+        except MissingWeightsError as exc:
+            entry.update(present=False, message=str(exc))
+        except LycorisEvalError as exc:
+            entry.update(present=False, message=str(exc))
+        out.append(entry)
+    return out
+
+
+def api_services() -> Any:
+    from .api import ApiServices, parse_credentials
+
+    def webui_version() -> str | None:
+        return WebUIHost(None).info().get("webui_version")
+
+    def queue_lock() -> Any:
+        from modules import call_queue
+
+        return call_queue.queue_lock
+
+    return ApiServices(
+        outputs_root=outputs_root(),
+        data_path=_data_path(),
+        allowed_roots=allowed_roots,
+        credentials=lambda: parse_credentials(getattr(shared.cmd_opts, "api_auth", None)),
+        adapters=lambda: WebUIHost(None).adapters(),
+        queue_lock=queue_lock,
+        run_grid=api_run_grid,
+        eval_config=eval_config_from_settings,
+        interrupt=lambda: shared.state.interrupt(),
+        webui_version=webui_version,
+        encoders_status=encoders_status,
+        check_base=check_base,
+    )
+
+
+def on_app_started(demo: Any, app: Any) -> None:
+    """Mount the API when the WebUI's API is on (``--api`` or ``--nowebui``)."""
+    if getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False):
+        from .api import mount
+
+        mount(app, api_services())
+
+
+# --------------------------------------------------------------------------------------
 # X/Y/Z plot axes
 
 
@@ -560,6 +687,7 @@ def setup() -> None:
     """Called once at import by the entry script: axes now (API-only mode sees them), and
     again before the UI and at app start in case the X/Y/Z plot loads after us."""
     script_callbacks.on_ui_settings(on_ui_settings)
+    script_callbacks.on_app_started(on_app_started)
     if not register_xyz_axes():
         script_callbacks.on_before_ui(register_xyz_axes)
         script_callbacks.on_app_started(lambda *_: register_xyz_axes())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .base import LOADED as LOADED_ENCODERS
 from .base import Encoder, EncoderOptions, pick_device
 from .clip import OpenClipEncoder
 from .dinov2 import Dinov2Encoder
@@ -32,6 +33,7 @@ def make_encoder(name: str, options: EncoderOptions, **kwargs: Any) -> Encoder:
 __all__ = [
     "ENCODERS",
     "Encoder",
+    "LOADED_ENCODERS",
     "EncoderOptions",
     "Dinov2Encoder",
     "InceptionEncoder",

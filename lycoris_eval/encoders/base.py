@@ -23,6 +23,7 @@ import numpy as np
 from ..weights import WeightsSpec, file_identity, load_into, load_state_dict, resolve_weights
 
 RANDOM_SEED = 0
+LOADED: dict[str, str] = {}  # encoder name -> device, for status reports (GET /encoders)
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -128,6 +129,7 @@ class Encoder(ABC):
             model = self.build()
             self.load_weights(model, self._weights_path)
         self.model = model.eval().requires_grad_(False).to(self.device)
+        LOADED[self.name] = self.device
 
     def load_weights(self, model: Any, path: Path) -> None:
         load_into(model, self.convert_state_dict(load_state_dict(path)), self.name, path)
@@ -140,6 +142,7 @@ class Encoder(ABC):
         if self.model is None:
             return
         self.model = None
+        LOADED.pop(self.name, None)
         gc.collect()
         try:
             import torch

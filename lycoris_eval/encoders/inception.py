@@ -97,6 +97,9 @@ class InceptionEncoder(Encoder):
         self.weights_identity()
         assert self._weights_path is not None
         self.model = _load_torchscript(self._weights_path).to(self.device)
+        from .base import LOADED
+
+        LOADED[self.name] = self.device
 
     def preprocess(self, image: Any) -> Any:
         import torch

@@ -48,8 +48,16 @@ class StableDiffusionProcessing:
         do_not_save_grid=False,
         scripts=None,
         enable_hr=False,
-        **kwargs,
+        sd_model=None,
+        restore_faces=None,
+        tiling=None,
+        denoising_strength=None,
+        hr_scale=2.0,
+        hr_upscaler=None,
+        hr_second_pass_steps=0,
+        eta=None,
     ):
+        # the real p is a dataclass: an unknown keyword is a TypeError
         self.prompt = prompt
         self.negative_prompt = negative_prompt
         self.seed = seed
@@ -73,14 +81,19 @@ class StableDiffusionProcessing:
         self.scripts = scripts
         self.script_args = []
         self.enable_hr = enable_hr
-        self.hr_second_pass_steps = 0
+        self.hr_second_pass_steps = hr_second_pass_steps
         self.all_prompts = None
         self.all_seeds = None
         self.all_subseeds = None
         self.outpath_samples = "outputs/txt2img-images"
         self.outpath_grids = "outputs/txt2img-grids"
-        for key, value in kwargs.items():
-            setattr(self, key, value)
+        self.sd_model = sd_model
+        self.restore_faces = restore_faces
+        self.tiling = tiling
+        self.denoising_strength = denoising_strength
+        self.hr_scale = hr_scale
+        self.hr_upscaler = hr_upscaler
+        self.eta = eta
 
     def comment(self, text):
         self.comments[text] = 1

@@ -1,0 +1,411 @@
+"""HTTP API under ``/lycoris-eval/v1`` (FastAPI, mounted by the WebUI adapter in
+``on_app_started``). Framework code only: what it needs from the host comes through
+:class:`ApiServices`, so tests mount it on a plain FastAPI app with a fake host.
+
+Every route carries the host's ``--api-auth`` check (HTTP Basic, constant-time compare):
+routes added with ``app.add_api_route`` do not get it by themselves. Folder arguments
+must lie inside the allowed roots (:mod:`lycoris_eval.safe_paths`). Validation errors are
+422 naming the field, unknown runs/jobs 404, refused paths 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+
+from . import __version__
+from .errors import InputError, LycorisEvalError
+from .evaluate import EvalConfig, evaluate
+from .grid_runner import AdapterRef, RunResult
+from .grid_spec import GRID_JSON_SCHEMA, GridSpec, SpecError
+from .jobs import Job, JobManager
+from .report import report_tables, to_csv
+from .run_store import RunStore, list_runs
+from .safe_paths import PathRefused, resolve_allowed
+
+PREFIX = "/lycoris-eval/v1"
+MAX_UPLOAD_IMAGES = 64
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per decoded image
+SYNC_EVALUATE_LIMIT = 32  # more images than this: a job
+
+
+@dataclass
+class ApiServices:
+    """What the API needs from its host."""
+
+    outputs_root: Path
+    data_path: Path
+    allowed_roots: Callable[[], list[Path]]
+    credentials: Callable[[], dict[str, str] | None]
+    adapters: Callable[[], list[AdapterRef]]
+    queue_lock: Callable[[], AbstractContextManager[Any]]
+    run_grid: Callable[[GridSpec, bool, Job], RunResult]
+    eval_config: Callable[[], EvalConfig]
+    interrupt: Callable[[], None]
+    webui_version: Callable[[], str | None]
+    encoders_status: Callable[[], list[dict[str, Any]]]
+    check_base: Callable[[dict[str, Any]], None] = lambda base: None
+
+
+def parse_credentials(api_auth: str | None) -> dict[str, str] | None:
+    """The WebUI's ``--api-auth user:pass,user2:pass2``."""
+    if not api_auth:
+        return None
+    pairs = {}
+    for item in api_auth.strip('"').replace("\n", "").split(","):
+        if ":" in item:
+            user, password = item.split(":", 1)
+            pairs[user] = password
+    return pairs or None
+
+
+def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
+    jobs = jobs or JobManager(services.queue_lock)
+    basic = HTTPBasic(auto_error=False)
+
+    def auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:  # noqa: B008
+        allowed = services.credentials()
+        if not allowed:
+            return
+        if credentials is not None and credentials.username in allowed:
+            expected = allowed[credentials.username].encode()
+            if secrets.compare_digest(credentials.password.encode(), expected):
+                return
+        raise HTTPException(
+            status_code=401, detail="Incorrect username or password", headers={"WWW-Authenticate": "Basic"}
+        )
+
+    router = APIRouter(prefix=PREFIX, tags=["lycoris-eval"], dependencies=[Depends(auth)])
+
+    def fail(status: int, field: str | None, message: str) -> HTTPException:
+        if status == 422:
+            detail: Any = [{"loc": ["body", field] if field else ["body"], "msg": message, "type": "value_error"}]
+        else:
+            detail = message
+        return HTTPException(status_code=status, detail=detail)
+
+    def folder(path: str, field: str) -> Path:
+        try:
+            resolved = resolve_allowed(path, services.allowed_roots(), services.data_path)
+        except PathRefused as exc:
+            raise fail(403, field, f"{field}: {exc}") from None
+        if not resolved.is_dir():
+            raise fail(422, field, f"{field}: not a folder: {path}")
+        return resolved
+
+    def store(run_id: str) -> RunStore:
+        try:
+            run = RunStore(services.outputs_root, run_id)
+        except InputError:
+            raise fail(404, None, f"unknown run {run_id!r}") from None
+        if not run.exists():
+            raise fail(404, None, f"unknown run {run_id!r}")
+        return run
+
+    @router.get("/version")
+    def version() -> dict[str, Any]:
+        return {"version": __version__, "api": "v1", "scores_schema_version": 1, "webui": services.webui_version()}
+
+    @router.get("/encoders")
+    def encoders() -> list[dict[str, Any]]:
+        return services.encoders_status()
+
+    @router.get("/adapters")
+    def adapters() -> list[dict[str, Any]]:
+        out = []
+        for ref in services.adapters():
+            info = ref.info or {}
+            out.append(
+                {
+                    "name": ref.name,
+                    "type": info.get("type", "unknown"),
+                    "trained_on": info.get("trained_on"),
+                    "base_model_version": info.get("base_model_version"),
+                    "rank": info.get("rank"),
+                    "hash": ref.hash,
+                    "info": info,
+                }
+            )
+        return out
+
+    @router.post(
+        "/grid",
+        status_code=202,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": GRID_JSON_SCHEMA, "examples": GRID_EXAMPLE}},
+            }
+        },
+    )
+    def grid(body: dict[str, Any] = Body(...)) -> JSONResponse:  # noqa: B008
+        data = dict(body)
+        confirm = data.pop("confirm_large", False)
+        if not isinstance(confirm, bool):
+            raise fail(422, "confirm_large", "confirm_large: must be true or false")
+        try:
+            spec = GridSpec.from_dict(data)
+            services.check_base(spec.base)
+            for i, ref in enumerate(spec.references):
+                spec.references[i] = str(folder(ref, "references"))
+            for i, ref in enumerate(spec.distractors):
+                spec.distractors[i] = str(folder(ref, "distractors"))
+        except SpecError as exc:
+            raise fail(422, exc.field, str(exc)) from None
+
+        def work(job: Job) -> dict[str, Any]:
+            result = services.run_grid(spec, confirm, job)
+            job.run_id = result.run_id
+            return {
+                "run_id": result.run_id,
+                "generated": result.generated,
+                "failed": result.failed,
+                "interrupted": result.interrupted,
+                "stopped": result.stopped,
+            }
+
+        job = jobs.submit("grid", work)
+        return JSONResponse(
+            status_code=202, content={"job_id": job.id, "state": job.state, "status_url": f"{PREFIX}/jobs/{job.id}"}
+        )
+
+    @router.get("/jobs/{job_id}")
+    def job_status(job_id: str) -> dict[str, Any]:
+        job = jobs.get(job_id)
+        if job is None:
+            raise fail(404, None, f"unknown job {job_id!r}")
+        out = job.as_dict()
+        if job.state in ("done", "failed", "cancelled"):
+            out["result"] = job.result
+        return out
+
+    @router.post("/jobs/{job_id}/cancel")
+    def job_cancel(job_id: str) -> dict[str, Any]:
+        job = jobs.cancel(job_id)
+        if job is None:
+            raise fail(404, None, f"unknown job {job_id!r}")
+        if job.state == "running":
+            services.interrupt()
+        return job.as_dict()
+
+    @router.post("/evaluate")
+    def evaluate_route(body: dict[str, Any] = Body(..., examples=EVALUATE_EXAMPLE)) -> Any:  # noqa: B008
+        allowed = {"run_id", "folder", "images", "references", "distractors", "trigger", "metrics"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise fail(422, unknown[0], f"{unknown[0]}: unknown field (known: {', '.join(sorted(allowed))})")
+        sources = [k for k in ("run_id", "folder", "images") if body.get(k)]
+        if len(sources) != 1:
+            raise fail(422, "run_id", "give exactly one of run_id, folder, images")
+        config = services.eval_config()
+        try:
+            config = _config_from_body(body, config, folder)
+        except SpecError as exc:
+            raise fail(422, exc.field, str(exc)) from None
+        cleanup: Path | None = None
+        out_dir: Path | None = None
+        if body.get("run_id"):
+            run = store(str(body["run_id"]))
+            images_dir, out_dir = run.images_dir, run.dir
+        elif body.get("folder"):
+            images_dir = folder(str(body["folder"]), "folder")
+        else:
+            images_dir = cleanup = _write_uploads(body["images"], services.outputs_root, fail)
+        n_images = sum(1 for _ in images_dir.iterdir()) if images_dir.is_dir() else 0
+
+        def work(job: Job) -> dict[str, Any]:
+            try:
+                document = evaluate(images_dir, config, lambda d, t, m: job.progress(d, t, m))
+                if out_dir is not None:
+                    from .report import write_reports
+
+                    write_reports(document, out_dir)
+                return document
+            finally:
+                if cleanup is not None:
+                    shutil.rmtree(cleanup, ignore_errors=True)
+
+        if n_images > SYNC_EVALUATE_LIMIT:
+            job = jobs.submit("evaluate", work)
+            return JSONResponse(
+                status_code=202, content={"job_id": job.id, "state": job.state, "status_url": f"{PREFIX}/jobs/{job.id}"}
+            )
+        job = jobs.submit("evaluate", work)
+        jobs.wait(job.id)
+        if job.state == "failed":
+            status = 422 if job.error and job.error.split(":")[0] in _USER_ERRORS else 500
+            raise fail(status, None, job.error or "evaluation failed")
+        return job.result
+
+    @router.get("/runs")
+    def runs() -> list[dict[str, Any]]:
+        return list_runs(services.outputs_root)
+
+    @router.get("/runs/{run_id}")
+    def run_detail(run_id: str) -> dict[str, Any]:
+        run = store(run_id)
+        scores_path = run.dir / "scores.json"
+        scores = json.loads(scores_path.read_text(encoding="utf-8")) if scores_path.is_file() else None
+        return {
+            "manifest": run.read_manifest(),
+            "scores": scores,
+            "done": len(run.finished()),
+            "failed": list(run.failures().values()),
+        }
+
+    @router.get("/runs/{run_id}/scores.csv")
+    def run_csv(run_id: str) -> Any:
+        run = store(run_id)
+        scores_path = run.dir / "scores.json"
+        if not scores_path.is_file():
+            raise fail(404, None, f"run {run_id!r} has not been scored yet")
+        document = json.loads(scores_path.read_text(encoding="utf-8"))
+        return PlainTextResponse(to_csv(document), media_type="text/csv")
+
+    @router.get("/runs/{run_id}/report")
+    def run_report(run_id: str) -> dict[str, Any]:
+        run = store(run_id)
+        scores_path = run.dir / "scores.json"
+        if not scores_path.is_file():
+            raise fail(404, None, f"run {run_id!r} has not been scored yet")
+        return report_tables(json.loads(scores_path.read_text(encoding="utf-8")), run.read_manifest())
+
+    return router
+
+
+_USER_ERRORS = {
+    "InputError",
+    "MissingWeightsError",
+    "WeightsMismatchError",
+    "BadImageError",
+    "SpecError",
+    "MetricError",
+}
+
+GRID_EXAMPLE = {
+    "sweep": {
+        "summary": "Two checkpoints, one LoHa at three weights, scored",
+        "value": {
+            "checkpoints": ["v1-5-pruned-emaonly", "anything-v5"],
+            "adapters": ["style_loha"],
+            "weights": [0.5, 0.8, 1.0],
+            "prompts": ["[trigger] le_style, a castle", "[alter] le_style, a cat on a sofa"],
+            "seeds": {"count": 4, "first": 1000},
+            "trigger": {"le_style": "watercolor painting"},
+            "references": ["outputs/refs/watercolor"],
+            "score": True,
+            "run_name": "watercolor-loha",
+            "base": {"negative_prompt": "lowres", "steps": 20, "width": 512, "height": 512, "cfg_scale": 7},
+        },
+    }
+}
+EVALUATE_EXAMPLE = {
+    "run": {"summary": "Score a finished grid run", "value": {"run_id": "20261123-101500-watercolor-loha"}},
+    "folder": {"summary": "Score a folder of WebUI images", "value": {"folder": "outputs/txt2img-images/2026-11-23"}},
+}
+
+
+def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable[[str, str], Path]) -> EvalConfig:
+    from .metrics import METRICS
+    from .prompts import parse_trigger_mapping
+
+    metrics = body.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+            raise SpecError("metrics", "must be a non-empty list of metric names")
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise SpecError("metrics", f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+        config.metrics = tuple(metrics)
+    trigger = body.get("trigger") or {}
+    if isinstance(trigger, list):
+        try:
+            trigger = parse_trigger_mapping(trigger)
+        except InputError as exc:
+            raise SpecError("trigger", str(exc)) from None
+    if not isinstance(trigger, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in trigger.items()):
+        raise SpecError("trigger", "must map words to replacement text")
+    config.trigger = trigger
+    references = body.get("references") or []
+    distractors = body.get("distractors") or []
+    for name, value in (("references", references), ("distractors", distractors)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SpecError(name, "must be a list of folders")
+    if len(references) > 1:
+        raise SpecError("references", "one target reference folder (use distractors for the others)")
+    config.reference_dir = folder(references[0], "references") if references else None
+    config.distractor_dirs = tuple(folder(d, "distractors") for d in distractors)
+    if config.distractor_dirs and config.reference_dir is None:
+        raise SpecError("distractors", "distractor sets need a target reference set (references)")
+    return config
+
+
+def _write_uploads(items: Any, root: Path, fail: Callable[[int, str | None, str], Exception]) -> Path:
+    """Base64 images (with their prompt or infotext) into a temporary folder under the run store."""
+    from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+    if not isinstance(items, list) or not items:
+        raise fail(422, "images", "images: must be a non-empty list")
+    if len(items) > MAX_UPLOAD_IMAGES:
+        raise fail(413, "images", f"images: at most {MAX_UPLOAD_IMAGES} per request (use a folder or a run)")
+    root.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="upload-", dir=root))
+    try:
+        for index, item in enumerate(items):
+            field = f"images[{index}]"
+            if isinstance(item, str):
+                item = {"image": item}
+            if not isinstance(item, dict) or not isinstance(item.get("image"), str):
+                raise fail(422, field, f"{field}: expected {{image: base64, prompt?, infotext?}}")
+            data = item["image"].split(",", 1)[1] if item["image"].startswith("data:") else item["image"]
+            if len(data) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
+                raise fail(413, field, f"{field}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise fail(422, field, f"{field}: not valid base64") from None
+            try:
+                with Image.open(io.BytesIO(raw)) as image:
+                    image.verify()
+                image = Image.open(io.BytesIO(raw))
+                image.load()
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+                raise fail(422, field, f"{field}: not an image") from None
+            info = PngImagePlugin.PngInfo()
+            infotext = item.get("infotext")
+            if isinstance(infotext, str) and infotext.strip():
+                info.add_text("parameters", infotext)
+            image.save(target / f"upload-{index:04d}.png", pnginfo=info)
+            prompt = item.get("prompt")
+            if isinstance(prompt, str) and prompt.strip() and not infotext:
+                (target / f"upload-{index:04d}.txt").write_text(prompt, encoding="utf-8")
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target
+
+
+def mount(app: Any, services: ApiServices, jobs: JobManager | None = None) -> JobManager:
+    """Add the routes to a FastAPI app (idempotent: a reload replaces them)."""
+    jobs = jobs or JobManager(services.queue_lock)
+    app.router.routes[:] = [r for r in app.router.routes if not getattr(r, "path", "").startswith(PREFIX)]
+    app.include_router(build_router(services, jobs))
+    app.openapi_schema = None
+    return jobs
+
+
+__all__ = ["ApiServices", "LycorisEvalError", "PREFIX", "build_router", "mount", "parse_credentials"]

@@ -1,0 +1,328 @@
+"""The HTTP API mounted through the fake WebUI's on_app_started, tested with TestClient."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .helpers import make_set, pattern
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "openapi-lycoris-eval.json"
+PREFIX = "/lycoris-eval/v1"
+
+
+@pytest.fixture
+def api(fake_webui, tmp_path):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    ns = fake_webui
+    ns.shared.cmd_opts.api = True
+    for key, value in {
+        "random_weights": True,
+        "clip_model": "ViT-S-32",
+        "dinov2_arch": "vits14",
+        "device": "cpu",
+        "offline": True,
+    }.items():
+        setattr(ns.shared.opts, f"lycoris_eval_{key}", value)
+    ns.script_callbacks.clear_callbacks()
+    ns.adapter.setup()
+    app = FastAPI()
+    ns.script_callbacks.app_started_callback(None, app)
+    ns.app = app
+    ns.client = TestClient(app)
+    ns.refs = make_set(ns.data / "outputs" / "refs", 3, 40)
+    yield ns
+
+
+def wait(client, job_id, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = client.get(f"{PREFIX}/jobs/{job_id}").json()
+        if status["state"] in ("done", "failed", "cancelled"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def grid_body(**kw):
+    body = {
+        "checkpoints": ["base-a"],
+        "adapters": ["style_lora"],
+        "weights": [1.0],
+        "prompts": ["[style] a tree"],
+        "seeds": [1, 2],
+        "run_name": "api",
+        "base": {"steps": 3, "negative_prompt": "lowres"},
+    }
+    body.update(kw)
+    return body
+
+
+def b64_png(seed=1, infotext=None):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if infotext:
+        info.add_text("parameters", infotext)
+    buf = io.BytesIO()
+    pattern(seed).save(buf, "PNG", pnginfo=info)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_info_routes(api):
+    c = api.client
+    assert c.get(f"{PREFIX}/version").json()["webui"] == "v1.10.1"
+    adapters = {a["name"]: a for a in c.get(f"{PREFIX}/adapters").json()}
+    assert adapters["style_loha"]["type"] == "LoHa" and adapters["style_lora"]["trained_on"] == "base-a.safetensors"
+    encoders = {e["name"]: e for e in c.get(f"{PREFIX}/encoders").json()}
+    assert set(encoders) >= {"vgg19-gram", "openclip", "dinov2"}
+    assert encoders["dinov2"]["present"] is True and encoders["dinov2"]["loaded"] is False
+    api.shared.opts.lycoris_eval_random_weights = False
+    encoders = {e["name"]: e for e in c.get(f"{PREFIX}/encoders").json()}
+    assert encoders["vgg19-gram"]["present"] is False and "vgg19-dcbb9e9d.pth" in encoders["vgg19-gram"]["message"]
+
+
+def test_grid_job_then_evaluate_and_reports(api):
+    c = api.client
+    response = c.post(f"{PREFIX}/grid", json=grid_body(run_id="api1"))
+    assert response.status_code == 202
+    status = wait(c, response.json()["job_id"])
+    assert status["state"] == "done" and status["run_id"] == "api1" and status["images_done"] == 4
+    assert status["images_total"] == 4 and status["result"]["generated"] == 4
+    assert api.processing.CALLS[0][1] == "a tree"  # base prompt prefix empty over the API
+    runs = c.get(f"{PREFIX}/runs").json()
+    assert runs[0]["run_id"] == "api1" and runs[0]["done_images"] == 4
+    detail = c.get(f"{PREFIX}/runs/api1").json()
+    assert detail["manifest"]["spec"]["base"]["steps"] == 3 and detail["scores"] is None
+    assert c.get(f"{PREFIX}/runs/api1/scores.csv").status_code == 404
+    scores = c.post(f"{PREFIX}/evaluate", json={"run_id": "api1", "metrics": ["style_loss_base", "vendi"]})
+    assert scores.status_code == 200, scores.text
+    doc = scores.json()
+    assert doc["schema"] == "lycoris-eval/scores" and doc["run"]["random_weights"] is True
+    assert [c_["adapter"] for c_ in doc["cells"]] == [None, "style_lora"]
+    csv_text = c.get(f"{PREFIX}/runs/api1/scores.csv").text
+    assert csv_text.startswith("checkpoint,adapter,weight") and "style_lora" in csv_text
+    report = c.get(f"{PREFIX}/runs/api1/report").json()
+    assert report["summary"][1]["adapter_type"] == "LoRA"
+    assert report["heatmaps"]["style_loss_base"]["rows"] == ["style_lora"]
+    assert report["heatmaps"]["style_loss_base"]["trained_on"] == {"style_lora": "base-a.safetensors"}
+
+
+def test_grid_with_score_writes_scores(api):
+    c = api.client
+    job = c.post(f"{PREFIX}/grid", json=grid_body(run_id="api2", score=True, references=["outputs/refs"])).json()
+    assert wait(c, job["job_id"])["state"] == "done"
+    scores = c.get(f"{PREFIX}/runs/api2").json()["scores"]
+    assert scores["run"]["reference_dir"].endswith("refs") and "style_loss_ref" in scores["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (grid_body(weights="abc"), "weights", "'abc' is not a number"),
+        (grid_body(prompts=[]), "prompts", "at least one prompt"),
+        (grid_body(base={"stepz": 3}), "base.stepz", "not a txt2img field"),
+        (grid_body(confirm_large="yes"), "confirm_large", "true or false"),
+        (grid_body(nonsense=1), "nonsense", "unknown field"),
+    ],
+)
+def test_validation_is_422_naming_the_field(api, body, field, message):
+    response = api.client.post(f"{PREFIX}/grid", json=body)
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", field] and message in detail["msg"]
+
+
+def test_unknown_names_fail_in_the_job_with_close_matches(api):
+    job = api.client.post(f"{PREFIX}/grid", json=grid_body(adapters=["style_lorra"])).json()
+    status = wait(api.client, job["job_id"])
+    assert status["state"] == "failed" and "did you mean style_lora" in status["error"]
+
+
+def test_unknown_run_and_job_are_404(api):
+    c = api.client
+    assert c.get(f"{PREFIX}/jobs/nope").status_code == 404
+    assert c.post(f"{PREFIX}/jobs/nope/cancel").status_code == 404
+    assert c.get(f"{PREFIX}/runs/nope").status_code == 404
+    assert c.get(f"{PREFIX}/runs/..%2F..%2Fetc").status_code == 404
+    assert c.post(f"{PREFIX}/evaluate", json={"run_id": "nope"}).status_code == 404
+
+
+def test_paths_outside_the_roots_are_403(api, tmp_path):
+    c = api.client
+    outside = make_set(tmp_path / "outside", 2, 1)
+    link = api.data / "outputs" / "sneaky"
+    os.symlink(outside, link)
+    cases = {
+        "../../etc": "must not contain '..'",
+        "outputs/../../outside": "must not contain '..'",
+        str(outside): "outside the allowed roots",
+        "outputs/sneaky": "outside the allowed roots",
+        "/etc": "outside the allowed roots",
+    }
+    for path, message in cases.items():
+        response = c.post(f"{PREFIX}/evaluate", json={"folder": path})
+        assert response.status_code == 403, path
+        assert message in response.json()["detail"]
+    response = c.post(f"{PREFIX}/grid", json=grid_body(references=[str(outside)]))
+    assert response.status_code == 403 and "references" in response.json()["detail"]
+    encoded = c.post(f"{PREFIX}/evaluate", json={"folder": "outputs/%2e%2e"})
+    assert encoded.status_code == 422 and "not a folder" in encoded.text  # a literal name, inside the root
+    extra = tmp_path / "extra"
+    make_set(extra, 2, 3)
+    api.shared.opts.lycoris_eval_allowed_roots = str(extra)
+    ok = c.post(f"{PREFIX}/evaluate", json={"folder": str(extra), "metrics": ["vendi"]})
+    assert ok.status_code == 200, ok.text
+
+
+def test_uploads_limits_and_bad_data(api):
+    c = api.client
+    assert c.post(f"{PREFIX}/evaluate", json={"images": ["!!notbase64!!"]}).status_code == 422
+    text = base64.b64encode(b"hello, not an image").decode()
+    response = c.post(f"{PREFIX}/evaluate", json={"images": [{"image": text}]})
+    assert response.status_code == 422 and "images[0]: not an image" in response.text
+    too_many = c.post(f"{PREFIX}/evaluate", json={"images": [b64_png()] * 65})
+    assert too_many.status_code == 413
+    huge = c.post(f"{PREFIX}/evaluate", json={"images": ["A" * (28 * 1024 * 1024)]})
+    assert huge.status_code == 413
+    both = c.post(f"{PREFIX}/evaluate", json={"images": [b64_png()], "folder": "outputs"})
+    assert both.status_code == 422 and "exactly one of" in both.text
+    good = c.post(
+        f"{PREFIX}/evaluate",
+        json={
+            "images": [
+                {"image": b64_png(1), "prompt": "a cat"},
+                {"image": "data:image/png;base64," + b64_png(2), "infotext": "a dog\nSteps: 4, Seed: 2, Model: m"},
+            ],
+            "metrics": ["text_alignment", "vendi"],
+        },
+    )
+    assert good.status_code == 200, good.text
+    cells = good.json()["cells"]
+    assert sum(c_["metrics"]["text_alignment"]["n"] for c_ in cells) == 2
+    leftovers = [p for p in (api.data / "outputs" / "lycoris-eval").glob("upload-*")]
+    assert leftovers == []  # temporary upload folders are removed
+
+
+def test_auth_applies_to_every_route(api):
+    c = api.client
+    api.shared.cmd_opts.api_auth = "alice:s3cret,bob:pw"
+    routes = [
+        ("get", "/version"),
+        ("get", "/encoders"),
+        ("get", "/adapters"),
+        ("get", "/runs"),
+        ("get", "/runs/x"),
+        ("get", "/runs/x/scores.csv"),
+        ("get", "/runs/x/report"),
+        ("get", "/jobs/x"),
+        ("post", "/jobs/x/cancel"),
+        ("post", "/grid"),
+        ("post", "/evaluate"),
+    ]
+    for method, path in routes:
+        response = getattr(c, method)(PREFIX + path, **({"json": {}} if method == "post" else {}))
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Basic"
+    assert c.get(f"{PREFIX}/version", auth=("alice", "wrong")).status_code == 401
+    assert c.get(f"{PREFIX}/version", auth=("mallory", "s3cret")).status_code == 401
+    assert c.get(f"{PREFIX}/version", auth=("alice", "s3cret")).status_code == 200
+    assert c.get(f"{PREFIX}/version", auth=("bob", "pw")).status_code == 200
+    api.shared.cmd_opts.api_auth = None
+    assert c.get(f"{PREFIX}/version").status_code == 200
+
+
+def test_concurrent_grids_are_serialised_and_both_finish(api):
+    c = api.client
+    first = c.post(f"{PREFIX}/grid", json=grid_body(run_id="c1", prompts=["one"])).json()["job_id"]
+    second = c.post(f"{PREFIX}/grid", json=grid_body(run_id="c2", prompts=["two"])).json()["job_id"]
+    assert wait(c, first)["state"] == "done" and wait(c, second)["state"] == "done"
+    order = ["one" in call[1] for call in api.processing.CALLS]
+    assert order == sorted(order, reverse=True) or order == sorted(order)  # never interleaved
+    assert len(order) == 8
+
+
+def test_ui_generation_holds_the_queue_lock_and_the_grid_waits(api):
+    from modules import call_queue
+
+    c = api.client
+    with call_queue.queue_lock:  # a UI generation in progress
+        job = c.post(f"{PREFIX}/grid", json=grid_body(run_id="w1")).json()["job_id"]
+        time.sleep(0.3)
+        assert c.get(f"{PREFIX}/jobs/{job}").json()["state"] == "queued"
+        assert api.processing.CALLS == []
+    assert wait(c, job)["state"] == "done"
+
+
+def test_cancel_stops_between_images_and_the_run_resumes(api):
+    c = api.client
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(p):
+        started.set()
+        release.wait(5)
+
+    api.processing.DURING_SAMPLING.append(slow)
+    job = c.post(f"{PREFIX}/grid", json=grid_body(run_id="x1", seeds=[1, 2, 3])).json()["job_id"]
+    assert started.wait(10)
+    cancelled = c.post(f"{PREFIX}/jobs/{job}/cancel").json()
+    assert cancelled["state"] == "running"
+    release.set()
+    status = wait(c, job)
+    assert status["state"] == "cancelled" and status["result"]["interrupted"] is True
+    assert api.shared.state.interrupted is True  # the image in flight was interrupted in the host
+    api.shared.state.interrupted = False
+    api.processing.DURING_SAMPLING.clear()
+    again = c.post(f"{PREFIX}/grid", json=grid_body(run_id="x1", seeds=[1, 2, 3])).json()["job_id"]
+    assert wait(c, again)["state"] == "done"
+    assert c.get(f"{PREFIX}/runs/x1").json()["done"] == 6
+
+
+def test_client_disconnect_does_not_kill_the_job(api):
+    from fastapi.testclient import TestClient
+
+    with TestClient(api.app) as short_lived:
+        job = short_lived.post(f"{PREFIX}/grid", json=grid_body(run_id="d1")).json()["job_id"]
+    assert wait(api.client, job)["state"] == "done"
+
+
+def test_routes_only_with_the_api_enabled(fake_webui):
+    from fastapi import FastAPI
+
+    ns = fake_webui
+    ns.shared.cmd_opts.api = False
+    ns.script_callbacks.clear_callbacks()
+    ns.adapter.setup()
+    app = FastAPI()
+    ns.script_callbacks.app_started_callback(None, app)
+    assert not [r for r in app.routes if getattr(r, "path", "").startswith(PREFIX)]
+    ns.shared.cmd_opts.nowebui = True
+    ns.script_callbacks.app_started_callback(None, app)
+    ns.script_callbacks.app_started_callback(None, app)  # twice: replaced, not duplicated
+    paths = [r.path for r in app.routes if getattr(r, "path", "").startswith(PREFIX)]
+    assert len(paths) == len(set(paths)) == 11
+
+
+def test_grid_schema_lists_exactly_the_spec_fields():
+    from lycoris_eval.grid_spec import GRID_JSON_SCHEMA, GridSpec
+
+    assert set(GRID_JSON_SCHEMA["properties"]) == set(GridSpec.__dataclass_fields__) | {"confirm_large"}
+
+
+def test_openapi_schema_snapshot(api):
+    schema = api.client.get("/openapi.json").json()
+    ours = {path: spec for path, spec in schema["paths"].items() if path.startswith(PREFIX)}
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(ours, indent=1, sort_keys=True) + "\n")
+    assert ours == json.loads(SNAPSHOT.read_text()), "API changed: review, then UPDATE_SNAPSHOTS=1"
