@@ -326,3 +326,55 @@ def test_openapi_schema_snapshot(api):
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(json.dumps(ours, indent=1, sort_keys=True) + "\n")
     assert ours == json.loads(SNAPSHOT.read_text()), "API changed: review, then UPDATE_SNAPSHOTS=1"
+
+
+def test_headless_sweep_example_against_a_live_server(api, monkeypatch, capsys):
+    """examples/headless_sweep.py over real HTTP on 127.0.0.1 (uvicorn, the fake host behind it)."""
+    import runpy
+    import sys
+
+    import uvicorn
+
+    config = uvicorn.Config(api.app, host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    api.shared.cmd_opts.api_auth = "me:pw"
+    try:
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            [
+                "headless_sweep.py",
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--auth",
+                "me:pw",
+                "--checkpoint",
+                "base-a",
+                "--adapter",
+                "style_loha",
+                "--weights",
+                "1",
+                "--prompt",
+                "[style] a hill",
+                "--seeds",
+                "2",
+                "--first-seed",
+                "5",
+                "--reference",
+                "outputs/refs",
+                "--run-id",
+                "hs1",
+            ],
+        )
+        runpy.run_path(str(Path(__file__).parents[1] / "examples" / "headless_sweep.py"), run_name="__main__")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    out = capsys.readouterr().out
+    assert "base-a | style_loha | LoHa | 1.0 |" in out and "run hs1:" in out
