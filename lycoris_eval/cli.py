@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tutorial-seed", type=int, default=0)
     ev.add_argument("--vendi-q", type=float, default=1.0)
     ev.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    ui = sub.add_parser("ui", help="serve the Evaluate tab on 127.0.0.1 (folders and runs, no generation)")
+    ui.add_argument("roots", type=Path, nargs="*", help="folders the UI may read (default: the current folder)")
+    ui.add_argument("--port", type=int, default=7861)
+    ui.add_argument("--device", default="auto")
+    ui.add_argument("--weights-dir", type=Path)
+    ui.add_argument("--random-weights", action="store_true", help="dry run with random encoders (reports say so)")
+    ui.add_argument("--offline", action="store_true")
     return parser
 
 
@@ -139,6 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             return run_evaluate(args)
+        if args.command == "ui":
+            from .evaluate import EvalConfig
+            from .ui import launch_standalone
+
+            config = EvalConfig(
+                device=args.device,
+                weights_dir=args.weights_dir,
+                random_weights=args.random_weights,
+                allow_download=not args.offline,
+            )
+            launch_standalone(args.roots, args.port, config)
+            return 0
     except LycorisEvalError as exc:
         print(f"lycoris-eval: error: {exc}", file=sys.stderr)
         return 2

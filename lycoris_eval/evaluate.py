@@ -468,8 +468,10 @@ class Evaluation:
             "baseline": cell.is_baseline and cell.prompt is not None,
             "prompt": cell.prompt,
             "prompt_type": cell.prompt_type,
+            "group": cell.group,
             "seeds": seeds,
             "images": [m.record.path.name for m in cell.images],
+            "image_seeds": [m.seed for m in cell.images],
             "metrics": metrics,
         }
 
@@ -482,9 +484,9 @@ class Evaluation:
     ) -> list[dict[str, Any]]:
         groups: dict[tuple, list[int]] = {}
         for i, cell in enumerate(cells):
-            groups.setdefault((cell.checkpoint, cell.adapter, cell.weight), []).append(i)
+            groups.setdefault((cell.checkpoint, cell.adapter, cell.weight, cell.group), []).append(i)
         rows = []
-        for (checkpoint, adapter, weight), members in groups.items():
+        for (checkpoint, adapter, weight, group), members in groups.items():
             metrics: dict[str, Any] = {}
             for name in self.metrics:
                 if METRICS[name].level == "group":
@@ -507,6 +509,7 @@ class Evaluation:
                     "checkpoint": checkpoint,
                     "adapter": adapter,
                     "weight": weight,
+                    "group": group,
                     "baseline": adapter is None and any(cell_dicts[i]["baseline"] for i in members),
                     "n_images": len(indices),
                     "prompts": len(members),

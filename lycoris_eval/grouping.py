@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .images import ImageRecord
-from .infotext import adapter_tags, parse_infotext, strip_network_tags
+from .infotext import GROUP_KEY, adapter_tags, parse_infotext, strip_network_tags
 
 PairKey = tuple[str | None, str, int]
-CellKey = tuple[str | None, str | None, float | None, str | None, str]
+CellKey = tuple[str | None, str | None, float | None, str | None, str, str | None]
 
 
 @dataclass
@@ -31,6 +31,7 @@ class ImageMeta:
     prompt_type: str
     seed: int | None
     infotext_error: str | None = None
+    group: str | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -38,7 +39,7 @@ class ImageMeta:
 
     @property
     def cell_key(self) -> CellKey:
-        return (self.checkpoint, self.adapter, self.weight, self.prompt, self.prompt_type)
+        return (self.checkpoint, self.adapter, self.weight, self.prompt, self.prompt_type, self.group)
 
     @property
     def pair_key(self) -> PairKey | None:
@@ -54,6 +55,7 @@ class Cell:
     weight: float | None
     prompt: str | None
     prompt_type: str
+    group: str | None = None
     images: list[ImageMeta] = field(default_factory=list)
 
     @property
@@ -89,6 +91,7 @@ def describe(record: ImageRecord) -> ImageMeta:
         raw_prompt=info.prompt,
         prompt_type=info.prompt_type or "unspecified",
         seed=info.seed,
+        group=info.params.get(GROUP_KEY) or None,
     )
 
 
@@ -97,7 +100,7 @@ def group_cells(metas: Iterable[ImageMeta]) -> list[Cell]:
     for meta in metas:
         key = meta.cell_key
         if key not in cells:
-            cells[key] = Cell(meta.checkpoint, meta.adapter, meta.weight, meta.prompt, meta.prompt_type)
+            cells[key] = Cell(meta.checkpoint, meta.adapter, meta.weight, meta.prompt, meta.prompt_type, meta.group)
         cells[key].images.append(meta)
 
     def order(cell: Cell) -> tuple:
@@ -108,6 +111,7 @@ def group_cells(metas: Iterable[ImageMeta]) -> list[Cell]:
             cell.adapter or "",
             cell.weight if cell.weight is not None else -1.0,
             cell.prompt_type,
+            cell.group or "",
         )
 
     return sorted(cells.values(), key=order)

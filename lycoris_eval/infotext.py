@@ -17,6 +17,7 @@ _RE_NETWORK = re.compile(r"<(lora|lyco|locon|loha|lokr):([^>]+)>", re.IGNORECASE
 _RE_ANY_NETWORK = re.compile(r"<(\w+):([^>]*)>")
 
 PROMPT_TYPE_KEY = "LyCORIS prompt type"
+GROUP_KEY = "LyCORIS group"  # extra cell key, e.g. the X/Y/Z plot's axis labels
 PROMPT_TYPES = ("train", "trigger", "alter", "style")
 
 

@@ -575,6 +575,117 @@ def api_services() -> Any:
     )
 
 
+# --------------------------------------------------------------------------------------
+# the Evaluate tab and "Evaluate after X/Y/Z"
+
+XYZ_DIR = "xyz-last"
+
+
+def last_xyz() -> Path | None:
+    folder = outputs_root() / XYZ_DIR
+    return folder if any(folder.glob("*.png")) else None
+
+
+def ui_services() -> Any:
+    from .ui import UiServices
+
+    def lock() -> Any:
+        from modules import call_queue
+
+        return call_queue.queue_lock
+
+    return UiServices(
+        outputs_root=outputs_root(),
+        data_path=_data_path(),
+        allowed_roots=allowed_roots,
+        eval_config=eval_config_from_settings,
+        last_xyz=last_xyz,
+        lock=lock,
+    )
+
+
+def on_ui_tabs() -> list[tuple[Any, str, str]]:
+    from .ui import build_ui
+
+    return [(build_ui(ui_services()), "LyCORIS Eval", "lycoris_eval")]
+
+
+def _with_infotext_params(infotext: str, params: dict[str, str]) -> str:
+    from .infotext import _RE_PARAM
+
+    extra = ", ".join(f"{k}: {json.dumps(v) if ',' in v or ':' in v else v}" for k, v in params.items())
+    lines = infotext.rstrip("\n").split("\n") if infotext else [""]
+    if len(_RE_PARAM.findall(lines[-1])) >= 3:
+        lines[-1] = f"{lines[-1]}, {extra}"
+    else:
+        lines.append(extra)
+    return "\n".join(lines)
+
+
+def save_xyz_capture(cells: list[tuple[Any, str, str, str, str]]) -> Path:
+    """Write the last X/Y/Z grid's cell images (from memory) with their axis labels."""
+    from .grid_runner import _write_file, png_bytes
+    from .infotext import GROUP_KEY
+
+    folder = outputs_root() / XYZ_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    for index, (image, infotext, x_label, y_label, z_label) in enumerate(cells):
+        labels = [f"{axis}: {label}" for axis, label in (("X", x_label), ("Y", y_label), ("Z", z_label)) if label]
+        text = _with_infotext_params(infotext or "", {GROUP_KEY: " | ".join(labels)} if labels else {})
+        _write_file(folder / f"cell-{index:04d}.png", png_bytes(image, text))
+    return folder
+
+
+def wrap_draw_xyz_grid(xyz: Any) -> None:
+    """Record each X/Y/Z cell's image and labels as the plot made them (once per module)."""
+    original = getattr(xyz, "draw_xyz_grid", None)
+    if original is None or getattr(original, "_lycoris_eval", False):
+        return
+
+    def draw_xyz_grid(p: Any, *args: Any, **kwargs: Any) -> Any:
+        names = ("xs", "ys", "zs", "x_labels", "y_labels", "z_labels", "cell")
+        values = dict(zip(names, args))
+        values.update({k: v for k, v in kwargs.items() if k in names})
+        cell, captured = values.get("cell"), []
+        if cell is None:
+            return original(p, *args, **kwargs)
+
+        # seeds are repetitions, not conditions: a seed axis does not split cells
+        seed_axes = {
+            key
+            for key, axis in (("x_labels", "xyz_plot_x"), ("y_labels", "xyz_plot_y"), ("z_labels", "xyz_plot_z"))
+            if getattr(getattr(getattr(shared.state, axis, None), "axis", None), "label", "") in ("Seed", "Var. seed")
+        }
+
+        def recording_cell(x: Any, y: Any, z: Any, ix: int, iy: int, iz: int) -> Any:
+            res = cell(x, y, z, ix, iy, iz)
+            if getattr(res, "images", None):
+                labels = [
+                    str(values[k][i]) if values.get(k) and k not in seed_axes else ""
+                    for k, i in (("x_labels", ix), ("y_labels", iy), ("z_labels", iz))
+                ]
+                infotext = res.infotexts[0] if getattr(res, "infotexts", None) else ""
+                captured.append((res.images[0], infotext, *labels))
+            return res
+
+        if "cell" in kwargs:
+            kwargs["cell"] = recording_cell
+        else:
+            args = tuple(recording_cell if i == 6 else a for i, a in enumerate(args))
+        result = original(p, *args, **kwargs)
+        if captured:
+            try:
+                save_xyz_capture(captured)
+            except OSError as exc:
+                print(f"[lycoris-eval] could not keep the X/Y/Z cells for evaluation: {exc}", file=sys.stderr)
+        return result
+
+    draw_xyz_grid._lycoris_eval = True  # type: ignore[attr-defined]
+    xyz.draw_xyz_grid = draw_xyz_grid
+
+
 def on_app_started(demo: Any, app: Any) -> None:
     """Mount the API when the WebUI's API is on (``--api`` or ``--nowebui``)."""
     if getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False):
@@ -680,6 +791,7 @@ def register_xyz_axes() -> bool:
         )
     )
     xyz.axis_options.append(xyz.AxisOption(AXIS_WEIGHT, float, apply_weight, confirm=confirm_weights))
+    wrap_draw_xyz_grid(xyz)
     return True
 
 
@@ -688,6 +800,7 @@ def setup() -> None:
     again before the UI and at app start in case the X/Y/Z plot loads after us."""
     script_callbacks.on_ui_settings(on_ui_settings)
     script_callbacks.on_app_started(on_app_started)
+    script_callbacks.on_ui_tabs(on_ui_tabs)
     if not register_xyz_axes():
         script_callbacks.on_before_ui(register_xyz_axes)
         script_callbacks.on_app_started(lambda *_: register_xyz_axes())

@@ -57,6 +57,7 @@ class Encoder(ABC):
 
     name: str = "encoder"
     version: int = 1  # bump when this code changes numbers
+    max_batch: int | None = None  # caps the batch where activations are large
 
     def __init__(self, options: EncoderOptions | None = None) -> None:
         self.options = options or EncoderOptions()
@@ -177,7 +178,7 @@ class Encoder(ABC):
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, tensor in enumerate(tensors):
             by_shape.setdefault(tuple(tensor.shape), []).append(index)
-        batch_size = max(1, self.options.batch_size)
+        batch_size = max(1, min(self.options.batch_size, self.max_batch or self.options.batch_size))
         with torch.inference_mode(), self.autocast():
             for indices in by_shape.values():
                 for start in range(0, len(indices), batch_size):

@@ -157,6 +157,8 @@ def choose_tutorial_layers(layers: tuple[int, ...] | None, random_count: int | N
 
 class TutorialGramEncoder(Encoder):
     name = "vgg19-tutorial-gram"
+    # at 512 px one image's conv1 activations are 64 MiB, its first Gram input as much again
+    max_batch = 2
 
     def __init__(
         self,

@@ -79,3 +79,82 @@ class Script:
 
 
 Script.__module__ = "xyz_grid.py"
+
+
+def draw_xyz_grid(
+    p,
+    xs,
+    ys,
+    zs,
+    x_labels,
+    y_labels,
+    z_labels,
+    cell,
+    draw_legend,
+    include_lone_images,
+    include_sub_grids,
+    first_axes_processed,
+    second_axes_processed,
+    margin_size,
+):
+    """As upstream: every cell through ``cell``, a blank image for a failed one, one grid first."""
+    from modules.processing import Processed
+    from PIL import Image
+
+    images, infotexts = [], []
+    for iz, z in enumerate(zs):
+        for iy, y in enumerate(ys):
+            for ix, x in enumerate(xs):
+                processed = cell(x, y, z, ix, iy, iz)
+                if processed.images:
+                    images.append(processed.images[0])
+                    infotexts.append(processed.infotexts[0])
+                else:
+                    images.append(Image.new("RGB", (p.width, p.height)))
+                    infotexts.append("")
+    grid = Image.new("RGB", (p.width * len(xs), p.height * len(ys) * len(zs)))
+    return Processed(p, [grid, *images], p.seed, "", infotexts=["", *infotexts])
+
+
+def run_plot(p, axes):
+    """What Script.run does around draw_xyz_grid: values confirmed, labels formatted, axes
+    published in state, cells made by copy(p) + apply, draw_xyz_grid called with keywords."""
+    from modules.processing import Processed, process_images
+    from modules.shared import state
+
+    axes = list(axes) + [(axis_options[0], [0])] * (3 - len(axes))
+    for opt, values in axes:
+        if opt.confirm:
+            opt.confirm(p, values)
+    (x_opt, xs), (y_opt, ys), (z_opt, zs) = axes
+    state.xyz_plot_x, state.xyz_plot_y, state.xyz_plot_z = AxisInfo(x_opt, xs), AxisInfo(y_opt, ys), AxisInfo(z_opt, zs)
+
+    def cell(x, y, z, ix, iy, iz):
+        if state.interrupted:
+            return Processed(p, [], p.seed, "")
+        pc = copy(p)
+        pc.styles = pc.styles[:]
+        x_opt.apply(pc, x, xs)
+        y_opt.apply(pc, y, ys)
+        z_opt.apply(pc, z, zs)
+        return process_images(pc)
+
+    def labels(opt, values):
+        return [opt.format_value(p, opt, v) if opt.label != "Nothing" else "" for v in values]
+
+    return draw_xyz_grid(
+        p,
+        xs=xs,
+        ys=ys,
+        zs=zs,
+        x_labels=labels(x_opt, xs),
+        y_labels=labels(y_opt, ys),
+        z_labels=labels(z_opt, zs),
+        cell=cell,
+        draw_legend=True,
+        include_lone_images=True,
+        include_sub_grids=False,
+        first_axes_processed="x",
+        second_axes_processed="y",
+        margin_size=0,
+    )
