@@ -36,6 +36,7 @@ class UiServices:
     eval_config: Callable[[], EvalConfig]
     last_xyz: Callable[[], Path | None] = lambda: None
     lock: Callable[[], AbstractContextManager[Any]] = nullcontext
+    default_metrics: Callable[[], list[str]] = lambda: list(DEFAULT_METRICS)
 
 
 @dataclass
@@ -61,6 +62,47 @@ def _run_id(choice: str) -> str:
     return choice.split(" ", 1)[0].strip()
 
 
+def run_summary(services: UiServices, choice: str) -> str:
+    """A run's spec in one glance (shown under the run picker)."""
+    if not choice:
+        return ""
+    try:
+        store = RunStore(services.outputs_root, _run_id(choice))
+        spec = store.read_manifest()["spec"]
+    except (InputError, KeyError):
+        return f"run {choice!r} not found"
+    seeds = spec.get("seeds", [])
+    parts = [
+        f"**checkpoints** {', '.join(spec.get('checkpoints') or ['(loaded one)'])}",
+        f"**adapters** {', '.join(spec.get('adapters', []))}",
+        f"**weights** {', '.join(f'{w:g}' for w in spec.get('weights', []))}",
+        f"**prompts** {len(spec.get('prompts', []))}",
+        f"**seeds** {len(seeds)}",
+    ]
+    return " · ".join(parts)
+
+
+def save_uploads(services: UiServices, files: list[Any] | None) -> Path | None:
+    """Reference images uploaded in the tab, copied into the run store (kept for reuse)."""
+    import shutil
+    import uuid
+
+    if not files:
+        return None
+    target = services.outputs_root / "uploads" / f"refs-{uuid.uuid4().hex[:8]}"
+    target.mkdir(parents=True, exist_ok=True)
+    for item in files:
+        source = Path(getattr(item, "name", item))
+        shutil.copy(source, target / source.name)
+    return target
+
+
+def filter_cells(frame: Any, prompt_type: str) -> Any:
+    if frame is None or not prompt_type or prompt_type == "all":
+        return frame
+    return frame[frame["prompt type"] == prompt_type]
+
+
 def _folder(services: UiServices, path: str, what: str) -> Path:
     try:
         resolved = resolve_allowed(path, services.allowed_roots(), services.data_path)
@@ -82,6 +124,7 @@ def run_evaluation(
     metrics: list[str],
     device: str,
     progress: Callable[[int, int, str], None] | None = None,
+    uploaded_references: Path | None = None,
 ) -> EvaluationView:
     manifest = None
     if source == SOURCE_RUN:
@@ -103,7 +146,12 @@ def run_evaluation(
     config.metrics = tuple(metrics) if metrics else DEFAULT_METRICS
     if device and device != "settings":
         config.device = device
-    config.reference_dir = _folder(services, references.strip(), "reference folder") if references.strip() else None
+    if uploaded_references is not None:
+        config.reference_dir = uploaded_references
+    elif references.strip():
+        config.reference_dir = _folder(services, references.strip(), "reference folder")
+    else:
+        config.reference_dir = None
     config.distractor_dirs = tuple(
         _folder(services, line.strip(), "distractor folder") for line in distractors.splitlines() if line.strip()
     )
@@ -241,8 +289,15 @@ def build_ui(services: UiServices) -> Any:
                 )
                 run = gr.Dropdown(choices=run_choices(services), label="Run (newest first)", elem_id="lycoris-eval-run")
                 refresh = gr.Button("Refresh runs", elem_id="lycoris-eval-refresh-runs")
+                run_info = gr.Markdown(elem_id="lycoris-eval-run-info")
                 folder = gr.Textbox(label="Folder (inside the allowed roots)", elem_id="lycoris-eval-folder")
                 references = gr.Textbox(label="Target reference folder", elem_id="lycoris-eval-ref")
+                reference_files = gr.File(
+                    label="…or upload reference images",
+                    file_count="multiple",
+                    file_types=["image"],
+                    elem_id="lycoris-eval-ref-upload",
+                )
                 distractors = gr.Textbox(
                     label="Distractor folders (one per line)", lines=2, elem_id="lycoris-eval-distractors-tab"
                 )
@@ -264,7 +319,14 @@ def build_ui(services: UiServices) -> Any:
             with gr.Column(scale=3):
                 status = gr.Markdown(elem_id="lycoris-eval-status")
                 with gr.Tab("Cells"):
+                    prompt_filter = gr.Dropdown(
+                        choices=["all", "train", "trigger", "alter", "style", "unspecified"],
+                        value="all",
+                        label="Prompt type",
+                        elem_id="lycoris-eval-filter",
+                    )
                     cells = gr.Dataframe(interactive=False, elem_id="lycoris-eval-cells")
+                    all_cells = gr.State(None)
                 with gr.Tab("Summary"):
                     summary = gr.Dataframe(interactive=False, elem_id="lycoris-eval-summary")
                     best = gr.Dataframe(interactive=False, label="Best weight per checkpoint")
@@ -281,8 +343,9 @@ def build_ui(services: UiServices) -> Any:
                     trust = gr.Dataframe(interactive=False, elem_id="lycoris-eval-trust")
                 files = gr.File(label="Downloads", file_count="multiple", elem_id="lycoris-eval-files")
 
-        def on_evaluate(src, run_c, fold, refs, dist, trig, mets, dev, progress=gr.Progress()):  # noqa: B008
+        def on_evaluate(src, run_c, fold, refs, ref_files, dist, trig, mets, dev, ptype, progress=gr.Progress()):  # noqa: B008
             try:
+                uploaded = save_uploads(services, ref_files)
                 view = run_evaluation(
                     services,
                     src,
@@ -294,13 +357,14 @@ def build_ui(services: UiServices) -> Any:
                     mets,
                     dev,
                     lambda d, t, m: progress((d, max(t, 1)), desc=m),
+                    uploaded,
                 )
             except LycorisEvalError as exc:
                 return [f"**Error:** {exc}"] + [None] * 9
             frames = _frames(view)
             return [
                 view.status,
-                frames["cells"],
+                filter_cells(frames["cells"], ptype),
                 frames["summary"],
                 frames["best"],
                 frames["by_type"],
@@ -308,17 +372,31 @@ def build_ui(services: UiServices) -> Any:
                 view.thumbnails,
                 frames["trust"],
                 [str(p) for p in view.files if p.exists()],
-                gr.update(),
+                frames["cells"],
             ]
 
         event = go.click(
             on_evaluate,
-            inputs=[source, run, folder, references, distractors, trigger, metrics, device],
-            outputs=[status, cells, summary, best, by_type, plots, thumbs, trust, files, run],
+            inputs=[
+                source,
+                run,
+                folder,
+                references,
+                reference_files,
+                distractors,
+                trigger,
+                metrics,
+                device,
+                prompt_filter,
+            ],
+            outputs=[status, cells, summary, best, by_type, plots, thumbs, trust, files, all_cells],
         )
         cancel.click(fn=None, cancels=[event])
         refresh.click(lambda: gr.update(choices=run_choices(services)), inputs=[], outputs=[run])
+        run.change(lambda choice: run_summary(services, choice), inputs=[run], outputs=[run_info])
+        prompt_filter.change(filter_cells, inputs=[all_cells, prompt_filter], outputs=[cells])
     blocks.lycoris_eval_handlers = {"evaluate": on_evaluate}
+    blocks.lycoris_eval_default_metrics = list(metrics.value)
     return blocks
 
 

@@ -26,6 +26,7 @@ from .adapter_types import detect
 from .errors import InputError, LycorisEvalError
 from .grid_runner import AdapterLoadError, AdapterRef, CheckpointRef, Generated, GridRunner, RunResult
 from .grid_spec import MAX_ABS_WEIGHT, GridJob, GridSpec, SpecError
+from .metrics import DEFAULT_METRICS
 
 SCRIPT_TITLE = "LyCORIS Eval grid"
 AXIS_ADAPTER = "LyCORIS: adapter"
@@ -91,6 +92,7 @@ def on_ui_settings() -> None:
         "lycoris_eval_offline": (False, "Never download scoring weights"),
         "lycoris_eval_random_weights": (False, "Dry run: random scoring weights (numbers mean nothing)"),
         "lycoris_eval_allowed_roots": ("", "Extra folders the API and the Evaluate tab may read (one per line)"),
+        "lycoris_eval_default_metrics": (",".join(DEFAULT_METRICS), "Default metrics (comma-separated)"),
     }
     for key, (default, label) in options.items():
         shared.opts.add_option(key, shared.OptionInfo(default, label, section=section))
@@ -291,6 +293,7 @@ def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
         except Exception:  # noqa: BLE001 - best effort: scoring still works, just tighter on VRAM
             pass
     config = eval_config_from_settings()
+    config.metrics = tuple(ui_services().default_metrics())
     config.reference_dir = Path(spec.references[0]) if spec.references else None
     config.distractor_dirs = tuple(Path(d) for d in spec.distractors)
     config.trigger = dict(spec.trigger)

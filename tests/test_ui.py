@@ -81,13 +81,35 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
     def progress(value, desc=None):
         calls.append((value, desc))
 
-    out = handler(SOURCE_FOLDER, None, "grid", "", "", "", ["style_loss_base", "vendi"], "settings", progress)
-    status, cells, summary, best, by_type, plots, thumbs, trust, files, _ = out
+    out = handler(
+        SOURCE_FOLDER, None, "grid", "", None, "", "", ["style_loss_base", "vendi"], "settings", "all", progress
+    )
+    status, cells, summary, best, by_type, plots, thumbs, trust, files, all_cells = out
     assert "Scored 6 images in 3 cells" in status and "RANDOM WEIGHTS" in status
     assert list(cells.columns[:6]) == ["checkpoint", "adapter", "type", "trained on", "weight", "prompt type"]
     assert len(cells) == 3 and "±" in cells["style_loss_base"].iloc[1]
     assert "overall rank" in summary.columns and len(files) >= 4 and calls
-    error = handler(SOURCE_FOLDER, None, "/etc", "", "", "", ["vendi"], "settings", progress)
+    from lycoris_eval.ui import filter_cells
+
+    assert len(filter_cells(all_cells, "trigger")) == 0 and len(filter_cells(all_cells, "all")) == 3
+    refs = make_set(tmp_path / "upload-src", 2, 77)
+    uploaded = handler(
+        SOURCE_FOLDER,
+        None,
+        "grid",
+        "",
+        [str(p) for p in sorted(refs.glob("*.png"))],
+        "",
+        "",
+        ["style_loss_ref"],
+        "settings",
+        "all",
+        progress,
+    )
+    assert "style_loss_ref" in uploaded[1].columns and "refs-" in json.dumps(
+        json.loads((tmp_path / "grid" / "lycoris-eval" / "scores.json").read_text())["run"]["reference_dir"]
+    )
+    error = handler(SOURCE_FOLDER, None, "/etc", "", None, "", "", ["vendi"], "settings", "all", progress)
     assert error[0].startswith("**Error:**") and "outside the allowed roots" in error[0]
 
 
@@ -128,6 +150,20 @@ def test_xyz_capture_groups_cells_by_the_plot_labels(fake_webui, tmp_path):
     ns.adapter.setup()
     ns.xyz.run_plot(p, [(adapter_opt, ["style_lokr"])])
     assert len(list(folder.glob("*.png"))) == 1
+
+
+def test_run_summary_for_the_picker(fake_webui, tmp_path):
+    from lycoris_eval.ui import run_choices, run_summary
+
+    from .test_grid import run_script
+
+    ns = fake_webui
+    run_script(ns, tmp_path, run_id="ui1", checkpoints=["base-a"], seeds=[1], prompts=["a"])
+    services = ns.adapter.ui_services()
+    (choice,) = run_choices(services)
+    assert choice.startswith("ui1 — test (5/5 images)")
+    summary = run_summary(services, choice)
+    assert "**checkpoints** base-a" in summary and "**weights** 0.5, 1" in summary
 
 
 def test_webui_tab_is_registered(fake_webui):
