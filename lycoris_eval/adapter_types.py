@@ -110,8 +110,12 @@ def classify(header: dict[str, Any]) -> AdapterInfo:
             rank = rank or shape[1]
         if component == "LoKr" and key.endswith("lokr_w2_a") and len(shape) >= 2:
             rank = rank or shape[1]
+        if component == "OFT" and key.endswith("oft_blocks") and len(shape) == 4:
+            counts[component] -= 1  # LyCORIS stores butterfly OFT as 4-d oft_blocks
+            counts["BOFT"] += 1
     if "LoRA" in counts and conv:
         counts["LoCon"] = counts.pop("LoRA")
+    counts = Counter({k: v for k, v in counts.items() if v > 0})
     components = sorted(counts)
     if not components:
         kind = "unknown"

@@ -124,3 +124,16 @@ def write_adapter(path, kind: str, metadata: dict | None = None, dora: bool = Fa
         tensors["lora_unet_x.dora_scale"] = torch.ones(1, 32)
     save_file(tensors, str(path), metadata=metadata or {})
     return path
+
+
+def small_scoring_settings(opts) -> None:
+    """WebUI settings for scoring in tests: random weights, small architectures, CPU, offline."""
+    values = {
+        "random_weights": True,
+        "clip_model": "ViT-S-32",
+        "dinov2_arch": "vits14",
+        "device": "cpu",
+        "offline": True,
+    }
+    for key, value in values.items():
+        setattr(opts, f"lycoris_eval_{key}", value)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import make_set, pattern
+from .helpers import make_set, pattern, small_scoring_settings
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "openapi-lycoris-eval.json"
 PREFIX = "/lycoris-eval/v1"
@@ -25,14 +25,7 @@ def api(fake_webui, tmp_path):
 
     ns = fake_webui
     ns.shared.cmd_opts.api = True
-    for key, value in {
-        "random_weights": True,
-        "clip_model": "ViT-S-32",
-        "dinov2_arch": "vits14",
-        "device": "cpu",
-        "offline": True,
-    }.items():
-        setattr(ns.shared.opts, f"lycoris_eval_{key}", value)
+    small_scoring_settings(ns.shared.opts)
     ns.script_callbacks.clear_callbacks()
     ns.adapter.setup()
     app = FastAPI()

@@ -14,7 +14,7 @@ from lycoris_eval.images import read_image_file
 from lycoris_eval.infotext import parse_infotext
 from lycoris_eval.run_store import RunStore
 
-from .helpers import write_adapter
+from .helpers import small_scoring_settings, write_adapter
 
 
 def spec(**kw) -> dict:
@@ -448,14 +448,7 @@ def test_entry_script_exposes_the_script_class(fake_webui):
 
 def test_score_when_finished_shows_the_table_and_writes_scores(fake_webui, tmp_path):
     ns = fake_webui
-    for key, value in {
-        "random_weights": True,
-        "clip_model": "ViT-S-32",
-        "dinov2_arch": "vits14",
-        "device": "cpu",
-        "offline": True,
-    }.items():
-        setattr(ns.shared.opts, f"lycoris_eval_{key}", value)
+    small_scoring_settings(ns.shared.opts)
     processed = run_script(
         ns,
         tmp_path,
@@ -512,3 +505,43 @@ def test_script_ui_builds_with_gradio_and_matches_the_argument_order(fake_webui)
     fns = {f.name if hasattr(f, "name") else f.fn.__name__: f.fn for f in demo.fns}
     info = fns["describe"](["style_loha"])
     assert "style_loha" in info and "LoHa" in info and "base-a.safetensors" in info
+
+
+@pytest.mark.parametrize(
+    ("algo", "conv", "dora", "expected"),
+    [
+        ("lora", False, False, "LoRA"),
+        ("lora", True, False, "LoCon"),
+        ("lora", True, True, "LoCon+DoRA"),
+        ("loha", True, False, "LoHa"),
+        ("lokr", True, False, "LoKr"),
+        ("ia3", True, False, "IA3"),
+        ("full", True, False, "full"),
+        ("diag-oft", True, False, "OFT"),
+        ("boft", True, False, "BOFT"),
+        ("glora", True, False, "GLoRA"),
+    ],
+)
+def test_type_detection_on_real_lycoris_files(tmp_path, algo, conv, dora, expected):
+    """Files written by the LyCORIS library itself (lycoris-lora) on a tiny torch model."""
+    import logging
+
+    import torch
+    from lycoris import create_lycoris
+
+    logging.getLogger("LyCORIS").setLevel(logging.ERROR)
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(16, 16)
+            if conv:
+                self.conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+
+    net = create_lycoris(Tiny(), 1.0, linear_dim=4, linear_alpha=1, algo=algo, conv_dim=4, conv_alpha=1, dora_wd=dora)
+    net.apply_to()
+    path = tmp_path / f"{algo}.safetensors"
+    net.save_weights(str(path), torch.float32, {"ss_network_module": "lycoris.kohya"})
+    info = detect(path)
+    assert info.type == expected
+    assert info.n_modules == (2 if conv else 1) and info.network_module == "lycoris.kohya"
