@@ -73,7 +73,11 @@ def describe(record: ImageRecord) -> ImageMeta:
             record, None, None, None, None, record.caption, "unspecified", None, f"unreadable infotext: {exc}"
         )
     tags = adapter_tags(info.prompt)
-    if not tags:
+    hashed = _lora_hash_names(info.params.get("Lora hashes", ""))
+    if not tags and hashed:
+        # the tags were removed from the prompt (some extensions do), the hashes say which
+        adapter, weight = " + ".join(hashed), None
+    elif not tags:
         adapter, weight = None, 0.0
     elif len(tags) == 1:
         adapter, weight = tags[0].name, tags[0].weight
@@ -93,6 +97,16 @@ def describe(record: ImageRecord) -> ImageMeta:
         seed=info.seed,
         group=info.params.get(GROUP_KEY) or None,
     )
+
+
+def _lora_hash_names(value: str) -> list[str]:
+    """``Lora hashes: "name: 0123abcd, other: 4567ef01"`` -> names."""
+    names = []
+    for part in value.split(","):
+        name = part.split(":", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
 
 
 def group_cells(metas: Iterable[ImageMeta]) -> list[Cell]:

@@ -199,3 +199,24 @@ def test_psnr_ssim_against_formula():
     assert psnr_ssim(base, base)[1] == pytest.approx(1.0)
     with pytest.raises(MetricError, match="differ in size"):
         psnr_ssim(base, base[:20])
+
+
+# ---- invariances -------------------------------------------------------------------------
+def test_invariances():
+    a, b = RNG.normal(size=(9, 6)), RNG.normal(size=(7, 6)) + 0.3
+    perm = RNG.permutation(9)
+    # cosine-based: per-row positive scaling and order do not matter
+    scale = RNG.uniform(0.1, 10, size=(9, 1))
+    np.testing.assert_allclose(fidelity(a * scale, b), fidelity(a, b))
+    np.testing.assert_allclose(fidelity(a[perm], b), fidelity(a, b))
+    assert vendi_score(a * scale) == pytest.approx(vendi_score(a))
+    assert vendi_score(a[perm]) == pytest.approx(vendi_score(a))
+    # distances: a common translation (and orthogonal rotation) of both sets changes nothing
+    q, _ = np.linalg.qr(RNG.normal(size=(6, 6)))
+    shift = RNG.normal(size=6) * 5
+    assert allpair_msd(a + shift, b + shift) == pytest.approx(allpair_msd(a, b))
+    assert allpair_msd(a @ q, b @ q) == pytest.approx(allpair_msd(a, b))
+    assert frechet_distance(a @ q + shift, b @ q + shift) == pytest.approx(frechet_distance(a, b), rel=1e-6)
+    # ranks: any increasing transform keeps them
+    values = list(RNG.normal(size=6))
+    assert rank_normalise([np.exp(v) for v in values], True) == rank_normalise(values, True)

@@ -97,3 +97,27 @@ def test_images_without_infotext_form_one_group(tmp_path):
     cells = group_cells(metas)
     assert len(cells) == 1 and cells[0].checkpoint is None and cells[0].prompt is None
     assert metas[0].raw_prompt == "a caption"
+
+
+def test_lora_hashes_name_the_adapter_when_tags_are_gone(tmp_path):
+    from PIL import PngImagePlugin
+
+    from .helpers import pattern
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", 'a cat\nSteps: 4, Seed: 3, Model: ckA, Lora hashes: "styleA: 0123abcd"')
+    pattern(1).save(tmp_path / "x.png", pnginfo=info)
+    meta = describe(read_image_file(tmp_path / "x.png"))
+    assert (meta.adapter, meta.weight, meta.prompt, meta.seed) == ("styleA", None, "a cat", 3)
+
+
+def test_garbage_infotext_is_not_fatal(tmp_path):
+    from PIL import PngImagePlugin
+
+    from .helpers import pattern
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "\x00\x01<lora:\n:::,,,\nNegative prompt:")
+    pattern(1).save(tmp_path / "x.png", pnginfo=info)
+    meta = describe(read_image_file(tmp_path / "x.png"))
+    assert meta.seed is None and meta.checkpoint is None
