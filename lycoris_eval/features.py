@@ -68,8 +68,10 @@ class FeatureExtractor:
             if not todo:
                 continue
             encoder = self.encoders[name]
-            tensors = [encoder.preprocess(decoded[i]) for i in todo]
-            vectors = encoder.encode(tensors)
+            step = max(1, min(encoder.options.batch_size, encoder.max_batch or encoder.options.batch_size))
+            vectors = []
+            for start in range(0, len(todo), step):  # preprocess per batch: 512 px tensors are 3 MiB each
+                vectors.extend(encoder.encode([encoder.preprocess(decoded[i]) for i in todo[start : start + step]]))
             self.encoded[name] += len(todo)
             for index, vector in zip(todo, vectors):
                 if not np.all(np.isfinite(vector)):
