@@ -83,6 +83,8 @@ class EvalConfig:
     vendi_q: float = 1.0
     keep_models_loaded: bool = False
     chunk_images: int = 32
+    # checked between chunks of images: True stops early and the scores say "partial"
+    should_stop: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]
@@ -218,6 +220,7 @@ class Evaluation:
         self.clip_image: dict[int, np.ndarray] = {}
         self.inception: dict[int, np.ndarray] = {}
         self.problems: list[dict[str, str]] = []
+        self.partial: dict[str, int] | None = None
         self._done = 0
         self._total = 0
 
@@ -326,7 +329,12 @@ class Evaluation:
         groups = pair_groups(metas, baselines)
         pixel_fp = "pixel-v1"
         chunk: list[ImageMeta] = []
+        processed = 0
         for g_index, group in enumerate(groups):
+            if self.config.should_stop is not None and self.config.should_stop() and not chunk:
+                self.partial = {"images_scored": processed, "images_total": len(metas)}
+                self.notes.append(f"cancelled after {processed} of {len(metas)} images: partial results")
+                return
             chunk.extend(group)
             if len(chunk) < self.config.chunk_images and g_index < len(groups) - 1:
                 continue
@@ -380,6 +388,7 @@ class Evaluation:
                     if pixel is not None:
                         vals["psnr_base"], vals["ssim_base"] = float(pixel[0]), float(pixel[1])
             self._tick(len(chunk), "encoding images")
+            processed += len(chunk)
             chunk = []
 
     def _per_image_reference(
@@ -662,6 +671,7 @@ class Evaluation:
             "kid_seed": KID_SEED,
             "vendi_q": c.vendi_q,
             "n_images": len(generated.records),
+            "partial": self.partial,
             "n_reference": len(reference.records) if reference else 0,
             "n_cells": len(cells),
             "encoded": dict(extractor.encoded),

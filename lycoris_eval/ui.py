@@ -8,6 +8,7 @@ and uses nothing removed in 4.x (Forge).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ SOURCE_FOLDER = "Folder"
 SOURCE_XYZ = "Last X/Y/Z grid"
 
 
+class EvaluationBusy(InputError):
+    pass
+
+
 @dataclass
 class UiServices:
     outputs_root: Path
@@ -37,6 +42,8 @@ class UiServices:
     last_xyz: Callable[[], Path | None] = lambda: None
     lock: Callable[[], AbstractContextManager[Any]] = nullcontext
     default_metrics: Callable[[], list[str]] = lambda: list(DEFAULT_METRICS)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    busy: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -156,8 +163,23 @@ def run_evaluation(
         _folder(services, line.strip(), "distractor folder") for line in distractors.splitlines() if line.strip()
     )
     config.trigger = parse_trigger_mapping([t for t in trigger.splitlines() if t.strip()])
-    with services.lock():
-        document = evaluate(images_dir, config, progress)
+    config.should_stop = services.cancel.is_set
+    if not services.busy.acquire(blocking=False):
+        raise EvaluationBusy("an evaluation is already running; wait for it or press Cancel")
+    try:
+        services.cancel.clear()
+        with services.lock():
+            document = evaluate(images_dir, config, progress)
+    finally:
+        services.busy.release()
+    if source == SOURCE_RUN:
+        done, failed = len(store.finished()), len(store.failures())
+        total = int(manifest.get("total_images") or 0)
+        if done + failed < total:
+            document["run"]["notes"].append(
+                f"run {store.run_id} is incomplete ({done} of {total} images finished): it is still being written "
+                "or was interrupted; the finished images were scored"
+            )
     write_reports(document, out_dir)
     tables = report_tables(document, manifest)
     files = write_report_files(tables, out_dir)
@@ -178,6 +200,9 @@ def _status(document: dict[str, Any], out_dir: Path) -> str:
     lines = []
     if run.get("warning"):
         lines.append(f"**{run['warning']}**")
+    if run.get("partial"):
+        part = run["partial"]
+        lines.append(f"**Partial results:** cancelled after {part['images_scored']} of {part['images_total']} images.")
     lines.append(f"Scored {run['n_images']} images in {run['n_cells']} cells; reports in `{out_dir}`.")
     lines += [f"* {note}" for note in run.get("notes", []) if note != run.get("warning")]
     if run.get("skipped"):
@@ -333,7 +358,10 @@ def build_ui(services: UiServices) -> Any:
                     by_type = gr.Dataframe(interactive=False, label="By adapter type")
                 with gr.Tab("Heatmaps & plots"):
                     plots = gr.Gallery(
-                        label="Compatibility heatmaps and metric vs weight", columns=2, elem_id="lycoris-eval-plots"
+                        label="Compatibility heatmaps and metric vs weight",
+                        columns=2,
+                        object_fit="contain",
+                        elem_id="lycoris-eval-plots",
                     )
                 with gr.Tab("Best & worst"):
                     thumbs = gr.Gallery(
@@ -391,7 +419,9 @@ def build_ui(services: UiServices) -> Any:
             ],
             outputs=[status, cells, summary, best, by_type, plots, thumbs, trust, files, all_cells],
         )
-        cancel.click(fn=None, cancels=[event])
+        # our own flag: the evaluation stops at the next chunk and shows what it has (marked partial)
+        cancel.click(lambda: services.cancel.set(), inputs=[], outputs=[])
+        del event
         refresh.click(lambda: gr.update(choices=run_choices(services)), inputs=[], outputs=[run])
         run.change(lambda choice: run_summary(services, choice), inputs=[run], outputs=[run_info])
         prompt_filter.change(filter_cells, inputs=[all_cells, prompt_filter], outputs=[cells])

@@ -255,3 +255,14 @@ def test_cli_full_size_encoders(tmp_path, reference_dir):
     assert enc["openclip"]["config"]["model"] == "ViT-L-14" and enc["dinov2"]["config"]["arch"] == "dinov2_vitl14"
     assert enc["vgg19-gram"]["config"]["resize"] == "shorter-side-224-bicubic"
     assert doc["cells"][1]["metrics"]["text_alignment"]["n"] == 1
+
+
+def test_cancel_between_chunks_gives_marked_partial_results(tmp_path, grid_dir):
+    ticks = []
+    config = small_config(tmp_path, metrics=("vendi",), chunk_images=1, should_stop=lambda: len(ticks) >= 1)
+    doc = evaluate(grid_dir, config, lambda done, total, message: ticks.append(done))
+    assert doc["run"]["partial"] == {"images_scored": 3, "images_total": 6}
+    assert any("cancelled after 3 of 6 images" in n for n in doc["run"]["notes"])
+    assert sum(c["metrics"].get("vendi", {}).get("n", 0) for c in doc["cells"]) == 3
+    full = evaluate(grid_dir, small_config(tmp_path, metrics=("vendi",)))
+    assert full["run"]["partial"] is None

@@ -215,3 +215,53 @@ def test_front_end_is_prefixed_and_has_no_page_globals():
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
     selectors = [s.strip() for block in re.findall(r"([^{}]+)\{", css) for s in block.split(",")]
     assert selectors and all("lycoris-eval" in s for s in selectors)
+
+
+def test_second_click_and_cancel(tmp_path):
+    make_grid(tmp_path / "grid", seeds=(1, 2, 3))
+    services = services_for(tmp_path)
+    blocks = build_ui(services)
+    handler = blocks.lycoris_eval_handlers["evaluate"]
+
+    def no_progress(value, desc=None):
+        return None
+
+    with services.busy:  # an evaluation is running
+        out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", no_progress)
+    assert "already running" in out[0]
+
+    def cancel_on_first_tick(value, desc=None):
+        services.cancel.set()  # what the Cancel button does
+
+    original = services.eval_config
+    services.eval_config = lambda: EvalConfig(**{**original().__dict__, "chunk_images": 1})
+    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", cancel_on_first_tick)
+    assert "**Partial results:** cancelled after 3 of 9 images" in out[0]
+    assert len(out[1]) == 3  # the cells are all listed; only the scored ones have values
+    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", no_progress)
+    assert "Partial" not in out[0]  # the flag is cleared for the next run
+
+
+def test_incomplete_or_emptied_runs(fake_webui, tmp_path):
+    from .test_grid import run_script
+
+    ns = fake_webui
+    ns.processing.FAILURES["<lora:style_loha"] = -1
+    ns.networks.BROKEN.add("style_lora")
+    run_script(ns, tmp_path, run_id="inc1", checkpoints=["base-a"], seeds=[1], prompts=["a"])
+    services = ns.adapter.ui_services()
+    services.eval_config = lambda: EvalConfig(
+        random_weights=True, allow_download=False, device="cpu", cache_dir=tmp_path / "c", **SMALL
+    )
+    view = run_evaluation(services, SOURCE_RUN, "inc1", "", "", "", "", ["vendi"], "settings")
+    assert len(view.document["run"]["generation_failures"]) == 4
+    manifest = ns.data / "outputs" / "lycoris-eval" / "inc1" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["total_images"] = 9  # as if more images were still to come
+    manifest.write_text(json.dumps(data))
+    view = run_evaluation(services, SOURCE_RUN, "inc1", "", "", "", "", ["vendi"], "settings")
+    assert any("is incomplete (1 of 9 images finished)" in n for n in view.document["run"]["notes"])
+    for image in (ns.data / "outputs" / "lycoris-eval" / "inc1" / "images").glob("*.png"):
+        image.unlink()
+    with pytest.raises(InputError, match="no images in"):
+        run_evaluation(services, SOURCE_RUN, "inc1", "", "", "", "", ["vendi"], "settings")
