@@ -141,8 +141,23 @@ def classify(header: dict[str, Any]) -> AdapterInfo:
     return info
 
 
+_DETECTED: dict[tuple[str, int, int], AdapterInfo] = {}
+
+
 def detect(path: Path) -> AdapterInfo:
+    """Type of one adapter file; memoised per (path, size, mtime): a WebUI may hold hundreds."""
     path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return _detect(path)
+    if key not in _DETECTED:
+        _DETECTED[key] = _detect(path)
+    return AdapterInfo(**_DETECTED[key].as_dict())
+
+
+def _detect(path: Path) -> AdapterInfo:
     if path.suffix.lower() != ".safetensors":
         return AdapterInfo(
             type="unknown", note=f"{path.suffix or 'no extension'} files are not inspected (never unpickled)"

@@ -344,9 +344,10 @@ class LycorisEvalGridScript(scripts.Script):
 
         def describe(names: list[str]) -> str:
             lines = []
-            refs = {r.name: r for r in WebUIHost(None).adapters()}
+            available = _networks().available_networks
             for name in names or []:
-                info = refs[name].info if name in refs else {}
+                net = available.get(name)
+                info = detect(Path(net.filename)).as_dict() if net is not None and net.filename else {}
                 base = info.get("trained_on") or info.get("base_model_version") or "unknown base"
                 lines.append(f"* **{name}**: {info.get('type', 'unknown')}, trained on {base}")
             return "\n".join(lines)

@@ -545,3 +545,16 @@ def test_type_detection_on_real_lycoris_files(tmp_path, algo, conv, dora, expect
     info = detect(path)
     assert info.type == expected
     assert info.n_modules == (2 if conv else 1) and info.network_module == "lycoris.kohya"
+
+
+def test_type_detection_is_memoised_until_the_file_changes(tmp_path, monkeypatch):
+    import lycoris_eval.adapter_types as at
+
+    path = write_adapter(tmp_path / "x.safetensors", "LoRA")
+    assert detect(path).type == "LoRA"
+    reads = []
+    monkeypatch.setattr(at, "read_safetensors_header", lambda p: reads.append(p) or {})
+    assert detect(path).type == "LoRA" and reads == []  # served from memory
+    monkeypatch.undo()
+    write_adapter(path, "LoHa+LoKr")  # replaced on disk: size and mtime change
+    assert detect(path).type == "mixed"
