@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Set up .venv for the standalone CLI and the tests, pinned like AUTOMATIC1111 WebUI v1.10.1
-# (constraints/webui-1.10.1.txt). Safe to run again: pip skips what is already there.
+# Set up .venv pinned like AUTOMATIC1111 WebUI v1.10.1 (constraints/webui-1.10.1.txt).
+#   bash tools/setup.sh           the package and what it needs to run (CLI, standalone UI)
+#   bash tools/setup.sh --tests   also the test tools, the original DINOv2 code used as a test
+#                                 reference and, as root on Debian, chromium for the browser test
+# Safe to run again: pip skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The browser test drives Debian's chromium (Playwright is told where it is; nothing is downloaded).
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
+TESTS=0
+[ "${1:-}" = "--tests" ] && TESTS=1
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints/webui-1.10.1.txt)
 "${PIP[@]}" torch==2.14.1 torchvision==0.29.1
-"${PIP[@]}" -e ".[test]"
-# The original DINOv2 code, only as the independent reference in the equivalence test.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps dinov2==0.0.1.dev2
+if [ "$TESTS" = 1 ]; then
+    "${PIP[@]}" -e ".[test]"
+    # The original DINOv2 code, only as the independent reference in the equivalence test.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps dinov2==0.0.1.dev2
+    # The browser test drives Debian's chromium (Playwright is told where it is; nothing is downloaded).
+    if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+else
+    "${PIP[@]}" -e ".[ui]"
+fi
