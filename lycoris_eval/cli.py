@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import LycorisEvalError
@@ -118,19 +119,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
         tutorial_seed=args.tutorial_seed,
         vendi_q=args.vendi_q,
     )
-    bar = None if args.quiet else tqdm(total=0, unit="img", desc="lycoris-eval", file=sys.stderr)
+    bars: list[Any] = []  # created on the first progress report, so errors before any work stay clean
 
     def progress(done: int, total: int, message: str) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.n = done
-            bar.set_description(message)
-            bar.refresh()
+        if args.quiet:
+            return
+        if not bars:
+            bars.append(tqdm(total=total, unit="img", desc=message, file=sys.stderr))
+        bar = bars[0]
+        bar.total = total
+        bar.n = done
+        bar.set_description(message)
+        bar.refresh()
 
     try:
         document = evaluate(args.images, config, progress)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     out = args.out or (args.images / "lycoris-eval")
     paths = write_reports(document, out)
