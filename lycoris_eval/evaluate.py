@@ -451,7 +451,6 @@ class Evaluation:
         for i, c in zip(indices, cos):
             self.values.setdefault(i, {})["text_alignment"] = float(c)
             self.values[i]["clip_score"] = float(clip_score(np.array([c]))[0])
-        self.cleaned_prompts = prompts
 
     # -- aggregation -----------------------------------------------------------------------
     def _cell_dict(self, cell: Cell, metas_index: dict[int, int], target: dict[str, Any] | None) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class FeatureExtractor:
             if not todo:
                 continue
             encoder = self.encoders[name]
-            step = max(1, min(encoder.options.batch_size, encoder.max_batch or encoder.options.batch_size))
+            step = encoder.batch_size
             vectors = []
             for start in range(0, len(todo), step):  # preprocess per batch: 512 px tensors are 3 MiB each
                 vectors.extend(encoder.encode([encoder.preprocess(decoded[i]) for i in todo[start : start + step]]))

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 from .errors import InputError, LycorisEvalError
 from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
+from .report import write_atomic_bytes as _write_file  # module-level name: tests simulate a full disk
 from .run_store import RunStore, new_run_id
 
 DEFAULT_GRID_LIMIT = 500
@@ -118,21 +119,6 @@ def png_bytes(image: Image.Image, infotext: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", pnginfo=info)
     return buffer.getvalue()
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    import os
-
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class GridRunner:

@@ -156,7 +156,7 @@ def markdown_report(tables: dict[str, Any]) -> str:
 
 def write_report_files(tables: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """report.md, heatmap-METRIC.png and weights-METRIC.png into ``out_dir``."""
-    from .report import write_atomic
+    from .report import write_atomic, write_atomic_bytes
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -167,9 +167,9 @@ def write_report_files(tables: dict[str, Any], out_dir: Path) -> dict[str, Path]
         heat = heatmap_png(tables["heatmaps"][metric], title) if metric in tables["heatmaps"] else None
         if heat:
             paths[f"heatmap-{metric}"] = out_dir / f"heatmap-{metric}.png"
-            paths[f"heatmap-{metric}"].write_bytes(heat)
+            write_atomic_bytes(paths[f"heatmap-{metric}"], heat)
         curve = weight_curve_png(tables["summary"], metric, title)
         if curve:
             paths[f"weights-{metric}"] = out_dir / f"weights-{metric}.png"
-            paths[f"weights-{metric}"].write_bytes(curve)
+            write_atomic_bytes(paths[f"weights-{metric}"], curve)
     return paths

@@ -14,15 +14,25 @@ from typing import Any
 CELL_COLUMNS = ("checkpoint", "adapter", "weight", "baseline", "prompt_type", "prompt", "n_images", "seeds")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write then rename, so an interrupted write never leaves half a file."""
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write, fsync, then rename, so an interrupted write never leaves half a file (and a
+    failed one leaves no ``.tmp`` behind)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    write_atomic_bytes(path, text.encode("utf-8"))
 
 
 def to_json(document: dict[str, Any]) -> str:

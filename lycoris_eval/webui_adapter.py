@@ -117,7 +117,6 @@ class WebUIHost:
 
     def __init__(self, p: Any) -> None:
         self.p = p
-        self.total = 0
 
     def checkpoints(self) -> list[CheckpointRef]:
         refs = []
@@ -171,7 +170,6 @@ class WebUIHost:
         sd_models.reload_model_weights()
 
     def begin(self, total: int) -> None:
-        self.total = total
         shared.state.job_count = total
         shared.state.job_no = 0
         steps = getattr(self.p, "steps", 20) or 20
@@ -628,8 +626,9 @@ def _with_infotext_params(infotext: str, params: dict[str, str]) -> str:
 
 def save_xyz_capture(cells: list[tuple[Any, str, str, str, str]]) -> Path:
     """Write the last X/Y/Z grid's cell images (from memory) with their axis labels."""
-    from .grid_runner import _write_file, png_bytes
+    from .grid_runner import png_bytes
     from .infotext import GROUP_KEY
+    from .report import write_atomic_bytes
 
     folder = outputs_root() / XYZ_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -638,7 +637,7 @@ def save_xyz_capture(cells: list[tuple[Any, str, str, str, str]]) -> Path:
     for index, (image, infotext, x_label, y_label, z_label) in enumerate(cells):
         labels = [f"{axis}: {label}" for axis, label in (("X", x_label), ("Y", y_label), ("Z", z_label)) if label]
         text = _with_infotext_params(infotext or "", {GROUP_KEY: " | ".join(labels)} if labels else {})
-        _write_file(folder / f"cell-{index:04d}.png", png_bytes(image, text))
+        write_atomic_bytes(folder / f"cell-{index:04d}.png", png_bytes(image, text))
     return folder
 
 

@@ -169,6 +169,11 @@ class Encoder(ABC):
             return torch.autocast("cuda", dtype=torch.float16)
         return nullcontext()
 
+    @property
+    def batch_size(self) -> int:
+        """The configured batch, capped by ``max_batch`` where activations are large."""
+        return max(1, min(self.options.batch_size, self.max_batch or self.options.batch_size))
+
     def encode(self, tensors: Sequence[Any]) -> np.ndarray:
         """Encode preprocessed tensors; same-size tensors are batched together."""
         import torch
@@ -178,7 +183,7 @@ class Encoder(ABC):
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, tensor in enumerate(tensors):
             by_shape.setdefault(tuple(tensor.shape), []).append(index)
-        batch_size = max(1, min(self.options.batch_size, self.max_batch or self.options.batch_size))
+        batch_size = self.batch_size
         with torch.inference_mode(), self.autocast():
             for indices in by_shape.values():
                 for start in range(0, len(indices), batch_size):
