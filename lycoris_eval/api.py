@@ -34,7 +34,7 @@ from .grid_runner import AdapterRef, RunResult
 from .grid_spec import GRID_JSON_SCHEMA, GridSpec, SpecError
 from .jobs import Job, JobManager
 from .report import report_tables, to_csv
-from .run_store import RunStore, list_runs
+from .run_store import RunStore, list_runs, new_run_id
 from .safe_paths import PathRefused, resolve_allowed
 
 PREFIX = "/lycoris-eval/v1"
@@ -166,6 +166,9 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
                 spec.distractors[i] = str(folder(ref, "distractors"))
         except SpecError as exc:
             raise fail(422, exc.field, str(exc)) from None
+        # The run id (and any seed drawn from -1) is fixed now and answered at once: a client
+        # whose WebUI dies mid-grid resumes with exactly this spec.
+        spec.run_id = spec.run_id or new_run_id(spec.run_name)
 
         def work(job: Job) -> dict[str, Any]:
             result = services.run_grid(spec, confirm, job)
@@ -178,9 +181,16 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
                 "stopped": result.stopped,
             }
 
-        job = jobs.submit("grid", work)
+        job = jobs.submit("grid", work, run_id=spec.run_id)
         return JSONResponse(
-            status_code=202, content={"job_id": job.id, "state": job.state, "status_url": f"{PREFIX}/jobs/{job.id}"}
+            status_code=202,
+            content={
+                "job_id": job.id,
+                "run_id": spec.run_id,
+                "seeds": spec.seeds,
+                "state": job.state,
+                "status_url": f"{PREFIX}/jobs/{job.id}",
+            },
         )
 
     @router.get("/jobs/{job_id}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import numpy as np
 
 from . import __version__
 from .cache import FeatureCache, NullCache
-from .encoders import Encoder, EncoderOptions, make_encoder
+from .encoders import Encoder, EncoderOptions, make_encoder, pooled, release_pool
 from .encoders.inception import FEATURES as INCEPTION_FEATURES
 from .errors import BadImageError, InputError, MetricError, MissingWeightsError
 from .features import FeatureExtractor
@@ -85,6 +86,9 @@ class EvalConfig:
     chunk_images: int = 32
     # checked between chunks of images: True stops early and the scores say "partial"
     should_stop: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
+    # adapter name -> detected type and training metadata (the WebUI knows its adapters'
+    # files); recorded in scores.json so every report can show type and "trained on"
+    adapter_info: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]
@@ -184,8 +188,23 @@ def generation_failures(images_dir: Path) -> list[dict[str, Any]]:
     return [{k: record.get(k) for k in keys} for record in store.failures().values()]
 
 
+def run_store_records(images_dir: Path) -> dict[str, dict[str, Any]]:
+    """For a run made by the extension (``<run>/images``): image file name -> its finished
+    line in ``cells.jsonl`` (checkpoint, adapter, weight, prompt, type, seed). Empty for
+    any other folder, whose images are described from their infotext."""
+    from .run_store import CELLS, MANIFEST, RunStore
+
+    run_dir = Path(images_dir).parent
+    if Path(images_dir).name != "images" or not (run_dir / MANIFEST).is_file() or not (run_dir / CELLS).is_file():
+        return {}
+    try:
+        store = RunStore(run_dir.parent, run_dir.name)
+    except InputError:
+        return {}
+    return {str(data["image"]): data for data in store.finished().values() if data.get("image")}
+
+
 def _digest(value: Any) -> str:
-    import json
 
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
@@ -250,6 +269,10 @@ class Evaluation:
         }
         names = sorted({METRICS[m].encoder for m in self.metrics if METRICS[m].encoder})
         encoders = {name: make_encoder(name, options, **kwargs[name]) for name in names}
+        if c.keep_models_loaded:  # a kept, already loaded instance is reused
+            encoders = {name: pooled(encoder) for name, encoder in encoders.items()}
+        else:
+            release_pool()  # the setting was turned off: free what an earlier evaluation kept
         missing = []
         for encoder in encoders.values():
             try:
@@ -607,6 +630,30 @@ class Evaluation:
                     out.append(entry)
         return out
 
+    def _adapters(self, metas: list[ImageMeta]) -> dict[str, dict[str, Any]]:
+        """Type and training base of each adapter: from the run's manifest, else the host."""
+        from .run_store import MANIFEST
+
+        known: dict[str, dict[str, Any]] = {}
+        manifest = self.images_dir.parent / MANIFEST
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+                known = {a["name"]: a.get("info") or {} for a in data.get("host", {}).get("adapters", [])}
+            except (OSError, ValueError, KeyError, TypeError):
+                known = {}
+        out: dict[str, dict[str, Any]] = {}
+        for name in sorted({m.adapter for m in metas if m.adapter}):
+            info = known.get(name)
+            if info is None and self.config.adapter_info is not None:
+                try:
+                    info = self.config.adapter_info(name)
+                except Exception as exc:  # noqa: BLE001 - a label, never a reason to fail scoring
+                    self.notes.append(f"adapter {name}: type not detected ({exc})")
+            if info:
+                out[name] = {k: info.get(k) for k in ("type", "trained_on", "base_model_version", "rank")}
+        return out
+
     # -- main ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         c = self.config
@@ -628,7 +675,8 @@ class Evaluation:
         cache: FeatureCache | NullCache = FeatureCache(c.cache_dir) if c.use_cache else NullCache()
         extractor = FeatureExtractor(encoders, cache)
         self.extractor, self.cache = extractor, cache
-        metas = [describe(r) for r in generated.records]
+        by_image = run_store_records(self.images_dir)
+        metas = [describe(r, by_image.get(r.path.name)) for r in generated.records]
         self.sha = {i: m.record.sha256 for i, m in enumerate(metas)}
         for m in metas:
             if m.infotext_error:
@@ -692,6 +740,7 @@ class Evaluation:
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "run": run,
+            "adapters": self._adapters(metas),
             "metrics": metric_info,
             "cells": cell_dicts,
             "summaries": summaries,

@@ -34,6 +34,10 @@ class AdapterLoadError(LycorisEvalError):
     """The host generated an image but could not apply the adapter."""
 
 
+class CheckpointMismatchError(LycorisEvalError):
+    """The host generated with another checkpoint than the one asked for."""
+
+
 class HostImageError(LycorisEvalError):
     """The host failed on one image (NaNs, out of memory, …)."""
 
@@ -113,6 +117,24 @@ def resolve_adapters(host: Host, names: Sequence[str]) -> list[AdapterRef]:
     return [_match(n, pool, "adapter") for n in names]
 
 
+def check_adapter_free(spec: GridSpec) -> None:
+    """Baselines must be made without any adapter: refuse adapter tags in the base prompt
+    (the page's prompt, ``base.prompt_prefix``) and in the grid's prompts."""
+    from .grid_spec import SpecError
+    from .infotext import adapter_tags
+
+    prefix = str(spec.base.get("prompt_prefix", "") or "")
+    for where, text in [("base.prompt_prefix", prefix)] + [("prompts", p.text) for p in spec.prompts]:
+        tags = adapter_tags(text)
+        if tags:
+            names = ", ".join(f"<lora:{t.name}:…>" for t in tags)
+            raise SpecError(
+                where,
+                f"contains {names}: the grid adds each adapter itself and keeps its baselines adapter-free; "
+                "remove the tag (list the adapter under adapters instead)",
+            )
+
+
 def png_bytes(image: Image.Image, infotext: str) -> bytes:
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", infotext)
@@ -136,6 +158,7 @@ class GridRunner:
 
     def prepare(self, spec: GridSpec, confirm_large: bool = False) -> tuple[list[CheckpointRef], list[AdapterRef]]:
         """Everything that can fail before an image is generated."""
+        check_adapter_free(spec)
         checkpoints = resolve_checkpoints(self.host, spec.checkpoints)
         adapters = resolve_adapters(self.host, spec.adapters)
         total = spec.count()
@@ -179,7 +202,9 @@ class GridRunner:
                     self._record_failure(store, result, job, broken_adapters[job.adapter])
                     continue
                 outcome = self._generate(job, by_name[job.checkpoint], spec, store)
-                if outcome is None:  # Interrupt pressed while this image was being made
+                if outcome is None or self.host.interrupted():
+                    # Interrupt pressed while this image was being made: the sampler returned a
+                    # half-denoised latent, so the image is not kept and a resume redoes it
                     result.interrupted = True
                     break
                 if isinstance(outcome, AdapterLoadError):
@@ -220,7 +245,7 @@ class GridRunner:
         for _attempt in range(2):  # retried once at most
             try:
                 return self.host.generate(job, checkpoint, prompt, extra)
-            except AdapterLoadError as exc:
+            except (AdapterLoadError, CheckpointMismatchError) as exc:
                 return exc
             except Exception as exc:  # noqa: BLE001 - the host's NansException, OOM, …: recorded on the cell
                 if self.host.interrupted():

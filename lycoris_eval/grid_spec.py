@@ -57,6 +57,9 @@ class GridSpec:
     run_name: str = ""
     run_id: str | None = None
     base: dict[str, Any] = field(default_factory=dict)
+    # True when a seed was drawn from -1 while parsing: resuming such a spec adopts the
+    # seeds stored in the run (they were drawn once, on the first run).
+    seeds_drawn: bool = field(default=False, compare=False, repr=False)
 
     # -- validation ------------------------------------------------------------------
     @classmethod
@@ -64,7 +67,7 @@ class GridSpec:
         """Validate a dict (API body, UI values, JSON). ``random_seed`` draws ``-1`` seeds."""
         if not isinstance(data, Mapping):
             raise SpecError("spec", "must be a JSON object")
-        known = {f for f in cls.__dataclass_fields__}
+        known = {f for f in cls.__dataclass_fields__} - {"seeds_drawn"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
@@ -74,6 +77,7 @@ class GridSpec:
             weights=parse_weights(data.get("weights", [1.0])),
             prompts=parse_prompts(data.get("prompts", [])),
             seeds=parse_seeds(data.get("seeds", {"count": 1, "first": -1}), random_seed),
+            seeds_drawn=_draws_seeds(data.get("seeds", {"count": 1, "first": -1})),
             trigger=_mapping(data.get("trigger", {}), "trigger"),
             references=_paths(data.get("references", []), "references"),
             distractors=_paths(data.get("distractors", []), "distractors"),
@@ -89,6 +93,7 @@ class GridSpec:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("seeds_drawn")
         data["prompts"] = [(f"[{p.type}] " if p.type != "unspecified" else "") + p.text for p in self.prompts]
         return data
 
@@ -236,6 +241,18 @@ def parse_seeds(value: Any, random_seed: Any = None) -> list[int]:
             raise SpecError("seeds", f"{seed} is listed twice")
         seeds.append(seed)
     return seeds
+
+
+def _draws_seeds(value: Any) -> bool:
+    """Whether :func:`parse_seeds` draws a random seed for ``value`` (a -1 anywhere)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:from|@)\s*(-?\d+)\s*", value)
+        return int(match.group(2)) == -1 if match else any(v.strip() == "-1" for v in _split(value))
+    if isinstance(value, Mapping):
+        return str(value.get("first", -1)).strip() == "-1"
+    if isinstance(value, (list, tuple)):
+        return any(str(v).strip() == "-1" for v in value)
+    return False
 
 
 def _check_seed(seed: int) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .images import ImageRecord
 from .infotext import GROUP_KEY, adapter_tags, parse_infotext, strip_network_tags
@@ -63,7 +64,11 @@ class Cell:
         return self.adapter is None
 
 
-def describe(record: ImageRecord) -> ImageMeta:
+def describe(record: ImageRecord, run_record: dict[str, Any] | None = None) -> ImageMeta:
+    """What an image is. ``run_record`` is its line in a run store's ``cells.jsonl``: for
+    runs made by the extension that is the truth (the host may rewrite the infotext)."""
+    if run_record is not None:
+        return _from_run_record(record, run_record)
     if not record.infotext:
         return ImageMeta(record, None, None, None, None, record.caption, "unspecified", None)
     try:
@@ -77,7 +82,8 @@ def describe(record: ImageRecord) -> ImageMeta:
     if not tags and hashed:
         # the tags were removed from the prompt (some extensions do), the hashes say which
         adapter, weight = " + ".join(hashed), None
-    elif not tags:
+    elif not tags or all(t.weight == 0 for t in tags):
+        # an adapter at weight 0 changes nothing: it is the baseline (X/Y/Z "<lora:x:0>")
         adapter, weight = None, 0.0
     elif len(tags) == 1:
         adapter, weight = tags[0].name, tags[0].weight
@@ -96,6 +102,32 @@ def describe(record: ImageRecord) -> ImageMeta:
         prompt_type=info.prompt_type or "unspecified",
         seed=info.seed,
         group=info.params.get(GROUP_KEY) or None,
+    )
+
+
+def _from_run_record(record: ImageRecord, data: dict[str, Any]) -> ImageMeta:
+    raw_prompt = None
+    if record.infotext:
+        try:
+            raw_prompt = parse_infotext(record.infotext).prompt
+        except Exception:  # noqa: BLE001 - the run store still says what the image is
+            raw_prompt = None
+    prompt = str(data.get("prompt") or "")
+    adapter = data.get("adapter") or None
+    weight = data.get("weight")
+    weight = float(weight) if isinstance(weight, (int, float)) else None
+    if adapter is not None and weight == 0:
+        adapter = None
+    seed = data.get("seed")
+    return ImageMeta(
+        record=record,
+        checkpoint=data.get("checkpoint"),
+        adapter=adapter,
+        weight=0.0 if adapter is None else weight,
+        prompt=prompt,
+        raw_prompt=raw_prompt or prompt,
+        prompt_type=str(data.get("prompt_type") or "unspecified"),
+        seed=int(seed) if isinstance(seed, int) else None,
     )
 
 

@@ -69,8 +69,10 @@ class JobManager:
         self._keep = keep
         self._threads: dict[str, threading.Thread] = {}
 
-    def submit(self, kind: str, work: Callable[[Job], Any]) -> Job:
-        job = Job(id=uuid.uuid4().hex[:16], kind=kind)
+    def submit(self, kind: str, work: Callable[[Job], Any], run_id: str | None = None) -> Job:
+        """Start ``work`` in its own thread; ``run_id`` is known from the start when given, so a
+        client that loses the job (a crash, a restart) still knows which run to resume."""
+        job = Job(id=uuid.uuid4().hex[:16], kind=kind, run_id=run_id)
         with self._guard:
             self._jobs[job.id] = job
             self._prune()

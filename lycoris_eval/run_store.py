@@ -76,6 +76,8 @@ class RunStore:
         if self.exists():
             manifest = self.read_manifest()
             previous = GridSpec.from_dict(manifest["spec"])
+            if spec.seeds_drawn and len(spec.seeds) == len(previous.seeds):
+                spec.seeds = list(previous.seeds)  # "-1" was drawn on the first run: keep those seeds
             diff = spec.difference(previous)
             if diff:
                 raise SpecChangedError(
@@ -99,11 +101,6 @@ class RunStore:
         self.images_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
         return manifest
-
-    def update_manifest(self, **fields: Any) -> None:
-        manifest = self.read_manifest()
-        manifest.update(fields)
-        write_atomic(self.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
 
     # -- cells ---------------------------------------------------------------------------
     def records(self) -> Iterator[CellRecord]:

@@ -16,6 +16,7 @@ import difflib
 import gc
 import json
 import sys
+import time
 from copy import copy
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,15 @@ from modules import processing, script_callbacks, scripts, sd_models, shared
 
 from .adapter_types import detect
 from .errors import InputError, LycorisEvalError
-from .grid_runner import AdapterLoadError, AdapterRef, CheckpointRef, Generated, GridRunner, RunResult
+from .grid_runner import (
+    AdapterLoadError,
+    AdapterRef,
+    CheckpointMismatchError,
+    CheckpointRef,
+    Generated,
+    GridRunner,
+    RunResult,
+)
 from .grid_spec import MAX_ABS_WEIGHT, GridJob, GridSpec, SpecError
 from .metrics import DEFAULT_METRICS
 
@@ -155,21 +164,38 @@ class WebUIHost:
         pc.do_not_save_grid = True
         pc.override_settings = dict(self.p.override_settings)
         pc.override_settings["sd_model_checkpoint"] = checkpoint.title  # works on A1111 and Forge
+        if added_network() is not None:
+            # the Lora extension's "Add network to prompt" would load it into every baseline
+            pc.override_settings["sd_lora"] = "None"
         pc.extra_generation_params = {**self.p.extra_generation_params, **extra}
         processed = processing.process_images(pc)
         if not processed.images:
             raise RuntimeError("the WebUI returned no image")
+        loaded_info = getattr(getattr(shared, "sd_model", None), "sd_checkpoint_info", None)
+        loaded_title = getattr(loaded_info, "title", None)
+        if loaded_title is not None and loaded_title != checkpoint.title:
+            # the host drops an override it cannot resolve and silently uses its current model
+            raise CheckpointMismatchError(
+                f"the WebUI generated with {loaded_title!r} instead of {checkpoint.title!r} (see its console)"
+            )
+        first = getattr(processed, "index_of_first_image", 0) or 0
         if job.adapter is not None:
             loaded = {getattr(n, "name", None) for n in getattr(_networks(), "loaded_networks", [])}
             if job.adapter not in loaded:
                 raise AdapterLoadError(f"the WebUI could not load adapter {job.adapter!r} (see its console)")
-        return Generated(processed.images[0], processed.infotexts[0])
+        return Generated(processed.images[first], processed.infotexts[first])
 
     def restore_checkpoint(self, checkpoint: CheckpointRef) -> None:
-        shared.opts.set("sd_model_checkpoint", checkpoint.title)
+        """Back to the user's checkpoint the way the built-in X/Y/Z plot does it: the option
+        written directly, then ``reload_model_weights()``. ``opts.set`` would fire the
+        option's onchange, which takes the non-reentrant queue lock this call may hold."""
+        shared.opts.data["sd_model_checkpoint"] = checkpoint.title
+        if getattr(self, "_sd_lora", None) is not None:
+            shared.opts.data["sd_lora"] = self._sd_lora  # kept even if overrides were not restored
         sd_models.reload_model_weights()
 
     def begin(self, total: int) -> None:
+        self._sd_lora = shared.opts.data.get("sd_lora")
         shared.state.job_count = total
         shared.state.job_no = 0
         steps = getattr(self.p, "steps", 20) or 20
@@ -201,7 +227,17 @@ class WebUIHost:
         except Exception:  # noqa: BLE001 - a version string is nice to have, never required
             version = None
         keys = ("sampler_name", "scheduler", "steps", "cfg_scale", "width", "height", "negative_prompt", "enable_hr")
-        return {"webui_version": version, "settings": {k: getattr(self.p, k, None) for k in keys}}
+        info: dict[str, Any] = {"webui_version": version, "settings": {k: getattr(self.p, k, None) for k in keys}}
+        added = added_network()
+        if added is not None:
+            info["neutralised"] = {"sd_lora": f"'Add network to prompt' ({added}) is off for every grid image"}
+        return info
+
+
+def added_network() -> str | None:
+    """The Lora extension's "Add network to prompt" setting (``sd_lora``), when set."""
+    value = getattr(shared.opts, "sd_lora", None)
+    return None if value in (None, "", "None") else str(value)
 
 
 # --------------------------------------------------------------------------------------
@@ -260,10 +296,35 @@ def summary_text(document: dict[str, Any]) -> str:
     return text_table(document)
 
 
+def default_metrics() -> list[str]:
+    """The "Default metrics" setting, checked: unknown names are dropped with a warning."""
+    from .metrics import METRICS
+
+    names = [m.strip() for m in str(opt("default_metrics", ",".join(DEFAULT_METRICS))).split(",") if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        print(f"[lycoris-eval] setting 'Default metrics': unknown {', '.join(unknown)} ignored", file=sys.stderr)
+    known = [m for m in names if m in METRICS]
+    return known or list(DEFAULT_METRICS)
+
+
+def adapter_info(name: str) -> dict[str, Any]:
+    """Detected type and training metadata of an adapter the Lora extension knows."""
+    try:
+        net = _networks().available_networks.get(name)
+    except LycorisEvalError:
+        return {}
+    if net is None or not getattr(net, "filename", None):
+        return {}
+    return detect(Path(net.filename)).as_dict()
+
+
 def eval_config_from_settings() -> Any:
+    """The one place settings become an :class:`EvalConfig` (Script, API, tab)."""
     from .evaluate import EvalConfig
 
     return EvalConfig(
+        metrics=tuple(default_metrics()),
         device=opt("device", "auto"),
         weights_dir=weights_dir(),
         batch_size=int(opt("batch_size", 8)),
@@ -272,6 +333,7 @@ def eval_config_from_settings() -> Any:
         dinov2_arch=str(opt("dinov2_arch", "vitl14")),
         allow_download=not bool(opt("offline", False)),
         random_weights=bool(opt("random_weights", False)),
+        adapter_info=adapter_info,
     )
 
 
@@ -291,7 +353,6 @@ def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
         except Exception:  # noqa: BLE001 - best effort: scoring still works, just tighter on VRAM
             pass
     config = eval_config_from_settings()
-    config.metrics = tuple(ui_services().default_metrics())
     config.reference_dir = Path(spec.references[0]) if spec.references else None
     config.distractor_dirs = tuple(Path(d) for d in spec.distractors)
     config.trigger = dict(spec.trigger)
@@ -452,7 +513,10 @@ class LycorisEvalGridScript(scripts.Script):
         for path in result.images:
             with Image.open(path) as im:
                 images.append(im.copy())
-        infotexts = [f"LyCORIS Eval grid {result.run_id}"] * len(grids) + list(result.infotexts)
+        # The page shows p.comments; API callers only get infotexts, so the grid images'
+        # infotext carries the same report (run id, counts, failures, scoring errors).
+        header = "\n".join([f"LyCORIS Eval grid {result.run_id}", *comments])
+        infotexts = [header] * len(grids) + list(result.infotexts)
         for text in comments:
             _comment(p, text)
         return processing.Processed(
@@ -497,6 +561,33 @@ def check_base(base: dict[str, Any]) -> None:
             raise SpecError(f"base.{key}", "not a txt2img field of this WebUI")
 
 
+_APP: dict[str, Any] = {}
+
+
+def host_api() -> Any:
+    """The host's ``modules.api.api.Api`` instance (the owner of ``/sdapi/v1/txt2img``)."""
+    app = _APP.get("app")
+    for route in getattr(app, "routes", []) if app is not None else []:
+        if getattr(route, "path", None) == "/sdapi/v1/txt2img":
+            return getattr(route.endpoint, "__self__", None)
+    return None
+
+
+def setup_txt2img_scripts(p: Any) -> None:
+    """Give an API-made ``p`` the txt2img script runner and its default arguments, as the
+    host's own ``text2imgapi`` does. Without ``p.scripts`` the host strips the ``<lora:…>``
+    tags from the infotext (``p.prompts`` is reset only for scripted runs) and always-on
+    scripts do not run."""
+    runner = scripts.scripts_txt2img
+    api = host_api()  # its __init__ has initialised the runner, as for text2imgapi
+    if runner is None or api is None:
+        raise LycorisEvalError("the WebUI's API is not running (start it with --api or --nowebui)")
+    if not getattr(api, "default_script_arg_txt2img", None):
+        api.default_script_arg_txt2img = api.init_default_script_args(runner)
+    p.scripts = runner
+    p.script_args = tuple(api.default_script_arg_txt2img)
+
+
 def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
     fields = {k: v for k, v in spec.base.items() if k != "prompt_prefix"}
     p = processing.StableDiffusionProcessingTxt2Img(
@@ -505,6 +596,7 @@ def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
     p.is_api = True
     p.outpath_grids = getattr(shared.opts, "outdir_txt2img_grids", "outputs/txt2img-grids")
     p.outpath_samples = getattr(shared.opts, "outdir_txt2img_samples", "outputs/txt2img-images")
+    setup_txt2img_scripts(p)
     spec.base = {**page_settings(p), **spec.base}
     shared.state.begin(job="lycoris_eval_grid")
     try:
@@ -583,9 +675,17 @@ def api_services() -> Any:
 XYZ_DIR = "xyz-last"
 
 
+_PROCESS_STARTED = time.time()
+
+
 def last_xyz() -> Path | None:
+    """The cells of the last X/Y/Z plot made by this WebUI process; a capture left by an
+    earlier process (before a restart) is not "the last grid" and is ignored."""
     folder = outputs_root() / XYZ_DIR
-    return folder if any(folder.glob("*.png")) else None
+    images = list(folder.glob("*.png"))
+    if not images or max(p.stat().st_mtime for p in images) < _PROCESS_STARTED:
+        return None
+    return folder
 
 
 def ui_services() -> Any:
@@ -603,6 +703,7 @@ def ui_services() -> Any:
         eval_config=eval_config_from_settings,
         last_xyz=last_xyz,
         lock=lock,
+        default_metrics=default_metrics,
     )
 
 
@@ -664,13 +765,19 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
 
         def recording_cell(x: Any, y: Any, z: Any, ix: int, iy: int, iz: int) -> Any:
             res = cell(x, y, z, ix, iy, iz)
-            if getattr(res, "images", None):
+            if getattr(res, "images", None) and not (shared.state.interrupted or shared.state.skipped):
                 labels = [
                     str(values[k][i]) if values.get(k) and k not in seed_axes else ""
                     for k, i in (("x_labels", ix), ("y_labels", iy), ("z_labels", iz))
                 ]
-                infotext = res.infotexts[0] if getattr(res, "infotexts", None) else ""
-                captured.append((res.images[0], infotext, *labels))
+                # every image of the cell (batch count/size > 1), never the batch grid the
+                # host puts first when "return grid" is on
+                first = getattr(res, "index_of_first_image", 0) or 0
+                infotexts = list(getattr(res, "infotexts", None) or [])
+                for n, image in enumerate(res.images[first:]):
+                    index = first + n
+                    infotext = infotexts[index] if index < len(infotexts) else ""
+                    captured.append((image, infotext, *labels))
             return res
 
         if "cell" in kwargs:
@@ -691,6 +798,7 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
 
 def on_app_started(demo: Any, app: Any) -> None:
     """Mount the API when the WebUI's API is on (``--api`` or ``--nowebui``)."""
+    _APP["app"] = app
     if getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False):
         from .api import mount
 
@@ -799,8 +907,10 @@ def register_xyz_axes() -> bool:
 
 
 def setup() -> None:
-    """Called once at import by the entry script: axes now (API-only mode sees them), and
-    again before the UI and at app start in case the X/Y/Z plot loads after us."""
+    """Called once at import by the entry script: settings and axes now (API-only mode never
+    runs ``on_ui_settings`` nor builds the X/Y/Z UI), and again before the UI and at app
+    start in case the X/Y/Z plot loads after us."""
+    on_ui_settings()  # registered now so /sdapi/v1/options can set them under --nowebui too
     script_callbacks.on_ui_settings(on_ui_settings)
     script_callbacks.on_app_started(on_app_started)
     script_callbacks.on_ui_tabs(on_ui_tabs)

@@ -171,12 +171,18 @@ def load_state_dict(path: Path) -> dict[str, Any]:
 
         state = load_file(str(path))
     else:
+        # ``torch.serialization.load`` is torch's own loader: inside the WebUI ``torch.load``
+        # is replaced by its safe-unpickle check (modules/safe.py), which refuses files written
+        # by current torch and returns None instead of raising. ``weights_only=True`` is the
+        # same guarantee (tensors only, no arbitrary objects) without that false refusal.
         try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            state = torch.serialization.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001
             raise WeightsMismatchError(
-                f"{path}: cannot be read as a tensors-only checkpoint ({exc.__class__.__name__}: {exc})"
+                f"{path}: refused as a tensors-only checkpoint ({exc.__class__.__name__}: {exc})"
             ) from exc
+        if state is None:
+            raise WeightsMismatchError(f"{path}: the loader returned nothing (refused or empty file)")
     if isinstance(state, dict):
         for key in ("state_dict", "model", "teacher"):
             if key in state and isinstance(state[key], dict) and len(state) <= 4:

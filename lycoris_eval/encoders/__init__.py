@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import LOADED as LOADED_ENCODERS
-from .base import Encoder, EncoderOptions, pick_device
+from .base import Encoder, EncoderOptions, is_pooled, pick_device, pooled, release_pool
 from .clip import OpenClipEncoder
 from .dinov2 import Dinov2Encoder
 from .inception import InceptionEncoder
@@ -40,6 +40,9 @@ __all__ = [
     "OpenClipEncoder",
     "TutorialGramEncoder",
     "VggGramEncoder",
+    "is_pooled",
     "make_encoder",
+    "pooled",
+    "release_pool",
     "pick_device",
 ]

@@ -24,6 +24,34 @@ from ..weights import WeightsSpec, file_identity, load_into, load_state_dict, re
 
 RANDOM_SEED = 0
 LOADED: dict[str, str] = {}  # encoder name -> device, for status reports (GET /encoders)
+# Encoders kept loaded between evaluations ("keep models loaded"), by what makes them equal.
+_POOL: dict[tuple[Any, ...], Encoder] = {}
+
+
+def pooled(encoder: Encoder) -> Encoder:
+    """The kept instance equal to ``encoder`` (same class, config, weights source, device),
+    or ``encoder`` itself, now kept. A second evaluation reuses the loaded model."""
+    key = encoder.pool_key()
+    kept = _POOL.get(key)
+    if kept is not None:
+        return kept
+    for other_key in [k for k in _POOL if k[0] == key[0]]:  # one model per encoder name
+        _POOL.pop(other_key).release()
+    _POOL[key] = encoder
+    return encoder
+
+
+def release_pool() -> int:
+    """Free every kept encoder; returns how many there were."""
+    count = len(_POOL)
+    for encoder in _POOL.values():
+        encoder.release()
+    _POOL.clear()
+    return count
+
+
+def is_pooled(encoder: Encoder) -> bool:
+    return _POOL.get(encoder.pool_key()) is encoder
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -99,6 +127,18 @@ class Encoder(ABC):
         }
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
         return f"{self.name}-{digest}"
+
+    def pool_key(self) -> tuple[Any, ...]:
+        """What must be equal for two instances to share one loaded model (no loading)."""
+        o = self.options
+        return (
+            self.name,
+            json.dumps(self.config(), sort_keys=True, default=str),
+            self.device,
+            o.random_weights,
+            str(o.weights_dir),
+            o.allow_download,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -213,6 +213,9 @@ def process_images_inner(p):
             break
         prompt = p.all_prompts[n]
         seed = p.all_seeds[n]
+        lora = opts.data.get("sd_lora", "None")
+        if lora not in (None, "", "None") and lora in networks.available_networks and f"<lora:{lora}:" not in prompt:
+            prompt = f"{prompt}<lora:{lora}:1>"  # "Add network to prompt" (extra_networks_lora.py)
         missing = networks.activate(prompt)
         if missing:
             p.comment("Networks not found: " + ", ".join(missing))
@@ -225,6 +228,22 @@ def process_images_inner(p):
         checkpoint = shared.sd_model.sd_checkpoint_info.title
         CALLS.append((checkpoint, prompt, seed))
         images.append(_picture(checkpoint, prompt, seed, networks.loaded_networks, p.width, p.height))
-        infotexts.append(create_infotext(p, prompt, seed))
+        # v1.10.1: parse_extra_network_prompts() strips the tags from p.prompts, which are
+        # reset to all_prompts only `if p.scripts is not None`: without a script runner the
+        # infotext has no <lora:…> tag (the Lora hashes field still names the networks)
+        shown = prompt if p.scripts is not None else re.sub(r"<[^>]+>", "", prompt).strip(" ,")
+        infotexts.append(create_infotext(p, shown, seed))
         state.nextjob()
-    return Processed(p, images, p.seed, infotexts[0] if infotexts else "", infotexts=infotexts)
+    first = 0
+    multiple = len(images) >= 2 or not opts.data.get("grid_only_if_multiple", True)
+    if opts.data.get("return_grid") and not p.do_not_save_grid and multiple:
+        # the batch grid goes first, with the main infotext (processing.py, v1.10.1)
+        grid = Image.new("RGB", (images[0].width * len(images), images[0].height))
+        for i, im in enumerate(images):
+            grid.paste(im, (i * im.width, 0))
+        images.insert(0, grid)
+        infotexts.insert(0, infotexts[0])
+        first = 1
+    return Processed(
+        p, images, p.seed, infotexts[0] if infotexts else "", infotexts=infotexts, index_of_first_image=first
+    )

@@ -42,9 +42,18 @@ class ScriptRunner:
 
     def __init__(self, alwayson=()):
         self.alwayson_scripts = list(alwayson)
+        self.scripts = list(alwayson)
         self.calls = []
+
+    def initialize_scripts(self, is_img2img):
+        pass
 
     def before_process(self, p):
         for script in self.alwayson_scripts:
             self.calls.append(("before_process", p.prompt))
             script.before_process(p)
+
+
+# the runners the host builds at start-up (modules/scripts.py: load_scripts)
+scripts_txt2img = ScriptRunner()
+scripts_img2img = ScriptRunner()

@@ -34,7 +34,20 @@ class Options:
         return None if info is None else info.default
 
     def set(self, key, value, is_api=False, run_callbacks=True):
+        """v1.10.1 ``Options.set``: unchanged values return False; otherwise the option's
+        onchange runs (for ``sd_model_checkpoint``: ``wrap_queued_call(reload_model_weights)``,
+        which takes the non-reentrant queue lock)."""
+        old = self.data.get(key, None)
+        if old == value:
+            return False
         self.data[key] = value
+        info = self.data_labels.get(key)
+        if run_callbacks and info is not None and info.onchange is not None:
+            try:
+                info.onchange()
+            except Exception:
+                self.data[key] = old
+                raise
         return True
 
     def __setattr__(self, key, value):
@@ -93,13 +106,31 @@ class TotalTQDM:
         self.total = new_total
 
 
+def _reload_under_queue_lock():
+    """``wrap_queued_call(lambda: sd_models.reload_model_weights())``; a caller that already
+    holds the lock deadlocks in the real host: here it raises after a short wait instead."""
+    from modules import call_queue, sd_models
+
+    if not call_queue.queue_lock.acquire(timeout=2):
+        raise RuntimeError("deadlock: opts.set('sd_model_checkpoint') under the held queue_lock")
+    try:
+        sd_models.reload_model_weights()
+    finally:
+        call_queue.queue_lock.release()
+
+
 opts = Options()
+opts.add_option(
+    "sd_model_checkpoint", OptionInfo(None, "Stable Diffusion checkpoint", onchange=_reload_under_queue_lock)
+)
+opts.add_option("sd_lora", OptionInfo("None", "Add network to prompt"))
 opts.data.update(
     {
         "sd_model_checkpoint": None,
         "outdir_samples": "",
         "outdir_txt2img_samples": "outputs/txt2img-images",
         "return_grid": True,
+        "grid_only_if_multiple": True,
         "samples_save": True,
         "add_version_to_infotext": True,
     }

@@ -1,0 +1,106 @@
+"""The two ways a headless user runs a grid, in the real WebUI: the Script through
+``/sdapi/v1/txt2img`` and ``POST /lycoris-eval/v1/grid``; both scored, both giving one cell
+per (checkpoint, adapter, weight, prompt) with every seed paired to its baseline."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .host import CHECKPOINTS, run_records, wait_job
+
+SPEC = {
+    "checkpoints": list(CHECKPOINTS),
+    "adapters": ["tiny_lora", "tiny_loha"],
+    "weights": [0.5, 1.0],
+    "prompts": ["[style] a castle on a hill"],
+    "seeds": [101, 102],
+    "score": True,
+}
+BASE = {"steps": 4, "width": 64, "height": 64, "sampler_name": "Euler", "cfg_scale": 5}
+
+
+@pytest.fixture(scope="module")
+def references(host) -> str:
+    folder = host.a1111 / "outputs" / "lycoris-eval-refs" / "ink"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        Image.effect_noise((64, 64), 30 + 10 * i).convert("RGB").save(folder / f"ref-{i}.png")
+    return str(folder)
+
+
+def _check_cells(document: dict, records: list[dict]) -> None:
+    cells = document["cells"]
+    adapter_cells = {(c["checkpoint"], c["adapter"], c["weight"]) for c in cells if c["adapter"]}
+    expected = {(ck, ad, w) for ck in CHECKPOINTS for ad in SPEC["adapters"] for w in SPEC["weights"]}
+    assert adapter_cells == expected, json.dumps([(c["checkpoint"], c["adapter"], c["weight"]) for c in cells])
+    baselines = [c for c in cells if c["baseline"]]
+    assert sorted(c["checkpoint"] for c in baselines) == sorted(CHECKPOINTS)
+    for cell in cells:
+        assert sorted(cell["seeds"]) == SPEC["seeds"], cell
+        assert len(cell["images"]) == 2
+        assert cell["prompt_type"] == "style"
+        if cell["adapter"]:
+            # every seed paired with the baseline of the same checkpoint and seed
+            assert cell["metrics"]["style_loss_base"]["n"] == 2, cell
+            assert cell["metrics"]["psnr_base"]["n"] == 2, cell
+            assert cell["metrics"]["style_loss_base"]["mean"] > 0
+    done = [r for r in records if r["status"] == "done"]
+    assert len(done) == 2 * 2 * (1 + 2 * 2)
+    assert {r["checkpoint"] for r in done} == set(CHECKPOINTS)
+    assert document["run"]["n_images"] == len(done)
+
+
+def test_script_through_txt2img_scored(api, host, references):
+    run_id = f"script-{uuid.uuid4().hex[:8]}"
+    spec = {**SPEC, "references": [references], "run_id": run_id}
+    before = api.get("/sdapi/v1/options").json()["sd_model_checkpoint"]
+    body = {
+        "prompt": "",
+        **BASE,
+        "script_name": "lycoris eval grid",
+        "script_args": ["", "", "", "", "", "", "", "", False, "", "", False, json.dumps(spec)],
+    }
+    response = api.post("/sdapi/v1/txt2img", json=body, timeout=600)
+    assert response.status_code == 200, response.text[:2000]
+    run_dir = host.a1111 / "outputs" / "lycoris-eval" / run_id
+    document = json.loads((run_dir / "scores.json").read_text())
+    records = run_records(host.a1111, run_id)
+    _check_cells(document, records)
+    # the PNGs keep their adapter tags and the run's cell keys
+    for record in records:
+        with Image.open(run_dir / "images" / record["image"]) as im:
+            infotext = im.info["parameters"]
+        assert f"LyCORIS cell: {record['key']}" in infotext or record["key"] in infotext
+        if record["adapter"]:
+            assert f"<lora:{record['adapter']}:{record['weight']:g}>" in infotext
+        assert f"Seed: {record['seed']}" in infotext
+    assert api.get("/sdapi/v1/options").json()["sd_model_checkpoint"] == before
+
+
+def test_api_grid_scored_gives_the_same_cells(api, host, references):
+    before = api.get("/sdapi/v1/options").json()["sd_model_checkpoint"]
+    response = api.post(
+        "/lycoris-eval/v1/grid", json={**SPEC, "references": [references], "base": BASE, "run_name": "api"}
+    )
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    run_id = answer.get("run_id")
+    assert run_id, f"the 202 answer names the run id: {answer}"
+    status = api.get(f"/lycoris-eval/v1/jobs/{answer['job_id']}").json()
+    assert status["run_id"] == run_id
+    status = wait_job(api, answer["job_id"], timeout=600)
+    assert status["state"] == "done", status
+    detail = api.get(f"/lycoris-eval/v1/runs/{run_id}").json()
+    _check_cells(detail["scores"], run_records(host.a1111, run_id))
+    # re-scoring the run through POST /evaluate gives the same cells
+    again = api.post("/lycoris-eval/v1/evaluate", json={"run_id": run_id, "references": [references]}, timeout=600)
+    assert again.status_code in (200, 202), again.text[:2000]
+    document = again.json() if again.status_code == 200 else wait_job(api, again.json()["job_id"])["result"]
+    _check_cells(document, run_records(host.a1111, run_id))
+    assert Path(host.a1111 / "outputs" / "lycoris-eval" / run_id / "scores.csv").is_file()
+    assert api.get("/sdapi/v1/options").json()["sd_model_checkpoint"] == before
