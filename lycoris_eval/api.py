@@ -59,6 +59,8 @@ class ApiServices:
     webui_version: Callable[[], str | None]
     encoders_status: Callable[[], list[dict[str, Any]]]
     check_base: Callable[[dict[str, Any]], None] = lambda base: None
+    # names (checkpoints, adapters), adapter-free prompts and the size limit, before a job exists
+    prepare_grid: Callable[[GridSpec, bool], None] = lambda spec, confirm: None
 
 
 def parse_credentials(api_auth: str | None) -> dict[str, str] | None:
@@ -160,12 +162,15 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
         try:
             spec = GridSpec.from_dict(data)
             services.check_base(spec.base)
+            services.prepare_grid(spec, confirm)
             for i, ref in enumerate(spec.references):
                 spec.references[i] = str(folder(ref, "references"))
             for i, ref in enumerate(spec.distractors):
                 spec.distractors[i] = str(folder(ref, "distractors"))
         except SpecError as exc:
             raise fail(422, exc.field, str(exc)) from None
+        except InputError as exc:
+            raise fail(422, None, str(exc)) from None
         # The run id (and any seed drawn from -1) is fixed now and answered at once: a client
         # whose WebUI dies mid-grid resumes with exactly this spec.
         spec.run_id = spec.run_id or new_run_id(spec.run_name)

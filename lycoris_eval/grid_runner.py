@@ -97,9 +97,11 @@ def _match(name: str, pool: dict[str, Any], what: str) -> Any:
     lowered = {k.lower(): v for k, v in pool.items()}
     if name.lower() in lowered:
         return lowered[name.lower()]
+    from .grid_spec import SpecError
+
     close = difflib.get_close_matches(name, list(pool), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise InputError(f"unknown {what} {name!r}{hint}")
+    raise SpecError(f"{what}s", f"unknown {what} {name!r}{hint}")
 
 
 def resolve_checkpoints(host: Host, names: Sequence[str]) -> list[CheckpointRef]:

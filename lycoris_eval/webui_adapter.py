@@ -666,6 +666,9 @@ def api_services() -> Any:
         webui_version=webui_version,
         encoders_status=encoders_status,
         check_base=check_base,
+        prepare_grid=lambda spec, confirm: GridRunner(
+            WebUIHost(None), outputs_root(), grid_limit=int(opt("grid_limit", 500))
+        ).prepare(spec, confirm),
     )
 
 

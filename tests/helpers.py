@@ -137,3 +137,11 @@ def small_scoring_settings(opts) -> None:
     }
     for key, value in values.items():
         setattr(opts, f"lycoris_eval_{key}", value)
+
+
+def page_p(ns, scripts=None, **kwargs):
+    """A txt2img ``p`` as the page makes it: ``p.scripts`` set after construction (it is not
+    a constructor argument in v1.10.1), the txt2img runner unless another is given."""
+    p = ns.processing.StableDiffusionProcessingTxt2Img(**kwargs)
+    p.scripts = scripts if scripts is not None else ns.scripts.scripts_txt2img
+    return p

@@ -138,10 +138,16 @@ def test_validation_is_422_naming_the_field(api, body, field, message):
     assert detail["loc"] == ["body", field] and message in detail["msg"]
 
 
-def test_unknown_names_fail_in_the_job_with_close_matches(api):
-    job = api.client.post(f"{PREFIX}/grid", json=grid_body(adapters=["style_lorra"])).json()
-    status = wait(api.client, job["job_id"])
-    assert status["state"] == "failed" and "did you mean style_lora" in status["error"]
+def test_unknown_names_refused_before_a_job_with_close_matches(api):
+    response = api.client.post(f"{PREFIX}/grid", json=grid_body(adapters=["style_lorra"]))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "adapters"]
+    assert "did you mean style_lora" in response.json()["detail"][0]["msg"]
+    response = api.client.post(f"{PREFIX}/grid", json=grid_body(checkpoints=["base-aa"]))
+    assert response.status_code == 422 and "base-a" in response.text
+    response = api.client.post(f"{PREFIX}/grid", json=grid_body(prompts=["a tree <lora:style_loha:1>"]))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "prompts"]
+    assert not api.processing.CALLS
 
 
 def test_unknown_run_and_job_are_404(api):

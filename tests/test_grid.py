@@ -14,7 +14,7 @@ from lycoris_eval.images import read_image_file
 from lycoris_eval.infotext import parse_infotext
 from lycoris_eval.run_store import RunStore
 
-from .helpers import small_scoring_settings, write_adapter
+from .helpers import page_p, small_scoring_settings, write_adapter
 
 
 def spec(**kw) -> dict:
@@ -133,9 +133,7 @@ def test_torn_last_line_is_ignored_and_repaired(tmp_path):
 def run_script(ns, tmp_path, p=None, **kw):
     args = {**{k: "" for k in ns.adapter.ARG_NAMES}, "score": False, "confirm_large": False}
     args["spec_json"] = json.dumps(spec(**kw))
-    p = p or ns.processing.StableDiffusionProcessingTxt2Img(
-        prompt="masterpiece", negative_prompt="lowres", scripts=ns.scripts.scripts_txt2img
-    )
+    p = p or page_p(ns, ns.scripts.scripts_txt2img, prompt="masterpiece", negative_prompt="lowres")
     script = ns.adapter.LycorisEvalGridScript()
     return script.run(p, *[args[k] for k in ns.adapter.ARG_NAMES])
 
@@ -277,7 +275,7 @@ def test_grid_size_limit_needs_confirmation(fake_webui, tmp_path):
     assert "40 images, over the limit of 10" in processed.comments and ns.processing.CALLS == []
     args = {**{k: "" for k in ns.adapter.ARG_NAMES}, "score": False}
     args["spec_json"] = json.dumps({**spec(seeds=[1], checkpoints=["base-a"]), "confirm_large": True})
-    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", scripts=ns.scripts.scripts_txt2img)
+    p = page_p(ns, ns.scripts.scripts_txt2img, prompt="")
     out = ns.adapter.LycorisEvalGridScript().run(p, *[args[k] for k in ns.adapter.ARG_NAMES])
     assert "10 new images" in out.comments
 
@@ -326,17 +324,17 @@ def test_interrupt_stops_cleanly_and_resume_finishes(fake_webui, tmp_path):
                 ns.shared.state.interrupted = True
 
     runner = ns.scripts.ScriptRunner([Interrupter()])
-    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", scripts=runner)
+    p = page_p(ns, runner, prompt="")
     processed = run_script(ns, tmp_path, p=p, run_id="r7", checkpoints=["base-a"], seeds=[1])
     assert "interrupted" in processed.comments
     store = RunStore(ns.data / "outputs" / "lycoris-eval", "r7")
     assert len(store.finished()) == 3  # the 4th was cut by Interrupt inside the host
     assert not store.failures()  # the image cut by Interrupt is not a failure
     ns.shared.state.interrupted = False
-    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", scripts=ns.scripts.scripts_txt2img)
+    p = page_p(ns, ns.scripts.scripts_txt2img, prompt="")
     run_script(ns, tmp_path, p=p, run_id="r7", checkpoints=["base-a"], seeds=[1])
     assert len(store.finished()) == 10
-    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", steps=30, scripts=ns.scripts.scripts_txt2img)
+    p = page_p(ns, ns.scripts.scripts_txt2img, prompt="", steps=30)
     processed = run_script(ns, tmp_path, p=p, run_id="r7", checkpoints=["base-a"], seeds=[1])
     assert "steps" in processed.comments and "different grid" in processed.comments
 
@@ -369,7 +367,7 @@ def test_always_on_scripts_run_for_every_image(fake_webui, tmp_path):
         def before_process(self, p):
             AlwaysOn.prompts.append(p.prompt)
 
-    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="", scripts=ns.scripts.ScriptRunner([AlwaysOn()]))
+    p = page_p(ns, ns.scripts.ScriptRunner([AlwaysOn()]), prompt="")
     run_script(ns, tmp_path, p=p, run_id="r9", checkpoints=["base-a"], seeds=[1], prompts=["a"])
     assert len(AlwaysOn.prompts) == 5 and AlwaysOn.prompts[1] == "a, <lora:style_lora:0.5>"
 
@@ -403,7 +401,7 @@ def test_xyz_axes_registered_once_and_working(fake_webui):
     assert labels.count("LyCORIS: adapter") == 1 and labels.count("LyCORIS: adapter weight") == 1
     adapter_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter")
     weight_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter weight")
-    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="a cat", seed=5, scripts=ns.scripts.scripts_txt2img)
+    p = page_p(ns, ns.scripts.scripts_txt2img, prompt="a cat", seed=5)
     adapter_opt.confirm(p, ["style_lora", "style_lokr"])
     weight_opt.confirm(p, [0.5, 1.0])
     with pytest.raises(RuntimeError, match="Unknown adapter: style_lorx .did you mean style_lora"):
@@ -428,14 +426,12 @@ def test_weight_axis_alone_scales_the_prompts_adapter(fake_webui):
     ns = fake_webui
     ns.adapter.setup()
     weight_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter weight")
-    p = ns.processing.StableDiffusionProcessingTxt2Img(
-        prompt="a cat <lora:style_loha:1>", seed=5, scripts=ns.scripts.scripts_txt2img
-    )
+    p = page_p(ns, ns.scripts.scripts_txt2img, prompt="a cat <lora:style_loha:1>", seed=5)
     ns.xyz.run_cell(p, [(weight_opt, 0.3, [])])
     assert ns.processing.CALLS[-1][1] == "a cat <lora:style_loha:0.3>"
     with pytest.raises(RuntimeError, match="needs an adapter"):
         ns.xyz.run_cell(
-            ns.processing.StableDiffusionProcessingTxt2Img(prompt="plain", scripts=ns.scripts.scripts_txt2img),
+            page_p(ns, ns.scripts.scripts_txt2img, prompt="plain"),
             [(weight_opt, 0.3, [])],
         )
 

@@ -10,7 +10,10 @@ import pytest
 
 from .host import ENV, HOST_SETTINGS, Host, install_extension, realhost_dest, write_settings, write_weights
 
-SKIP_REASON = f"real WebUI not built: bash ../shared/realhost/setup.sh DIR, then {ENV}=DIR pytest (.ci/run does this)"
+SKIP_REASON = (
+    "real WebUI not built: `bash tools/setup.sh --tests` builds it in .realhost/ "
+    f"(or bash ../shared/realhost/setup.sh DIR and {ENV}=DIR)"
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -33,6 +36,10 @@ def realhost_dir() -> Path:
         pytest.skip(SKIP_REASON)
     install_extension(dest)
     write_settings(dest, HOST_SETTINGS)
+    # an adapter file the Lora extension lists but cannot load (a truncated download)
+    (dest / "a1111" / "models" / "Lora" / "broken_lora.safetensors").write_bytes(
+        (10**9).to_bytes(8, "little") + b'{"truncated'
+    )
     write_weights(dest / "a1111" / "models" / "lycoris-eval")
     return dest
 

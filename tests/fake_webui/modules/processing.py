@@ -46,7 +46,6 @@ class StableDiffusionProcessing:
         override_settings_restore_afterwards=True,
         do_not_save_samples=False,
         do_not_save_grid=False,
-        scripts=None,
         enable_hr=False,
         sd_model=None,
         restore_faces=None,
@@ -78,7 +77,7 @@ class StableDiffusionProcessing:
         self.do_not_save_grid = do_not_save_grid
         self.extra_generation_params = {}
         self.comments = {}  # v1.10.1: a dict used as an ordered set (p.comment(text))
-        self.scripts = scripts
+        self.scripts = None  # v1.10.1: field(init=False); the caller sets p.scripts afterwards
         self.script_args = []
         self.enable_hr = enable_hr
         self.hr_second_pass_steps = hr_second_pass_steps

@@ -1,0 +1,82 @@
+"""Auth on every route, no deadlock when the host's overrides are not restored, unknown
+names refused before any image, an adapter the host cannot load recorded on its cells."""
+
+from __future__ import annotations
+
+import uuid
+
+from .host import current_checkpoint, run_records, wait_job
+
+PREFIX = "/lycoris-eval/v1"
+
+
+def test_api_auth_on_every_route_of_ours(api, host):
+    paths = [p for p in api.get("/openapi.json").json()["paths"] if p.startswith(PREFIX)]
+    assert len(paths) >= 9
+    with host.client(auth=False) as anonymous:
+        for path in paths:
+            concrete = path.replace("{job_id}", "nojob").replace("{run_id}", "norun")
+            for method in ("get", "post"):
+                response = getattr(anonymous, method)(concrete)
+                if response.status_code == 405:
+                    continue
+                assert response.status_code == 401, f"{method.upper()} {concrete}: {response.status_code}"
+    assert api.get(f"{PREFIX}/version").status_code == 200
+    assert api.get(f"{PREFIX}/runs").status_code == 200
+
+
+def test_overrides_not_restored_no_deadlock_user_checkpoint_back(api, host):
+    assert api.post("/sdapi/v1/options", json={"sd_model_checkpoint": "tiny-sd1-a.safetensors"}).status_code == 200
+    user = current_checkpoint(api)
+    assert user.startswith("tiny-sd1-a")
+    body = {
+        "checkpoints": ["tiny-sd1-a", "tiny-sd1-b"],
+        "adapters": ["tiny_lora"],
+        "weights": [1.0],
+        "prompts": ["a kite"],
+        "seeds": [1],
+        "base": {"steps": 4, "width": 64, "height": 64, "override_settings_restore_afterwards": False},
+    }
+    answer = api.post(f"{PREFIX}/grid", json=body).json()
+    status = wait_job(api, answer["job_id"], timeout=120)
+    assert status["state"] == "done", status
+    assert current_checkpoint(api).startswith("tiny-sd1-a"), "the user's checkpoint, not the grid's last"
+    loaded = api.get("/sdapi/v1/options").json()["sd_checkpoint_hash"]
+    assert loaded and loaded.startswith("5b9937790e"), loaded
+    response = api.post(
+        "/sdapi/v1/txt2img", json={"prompt": "after", "steps": 2, "width": 64, "height": 64}, timeout=60
+    )
+    assert response.status_code == 200  # the queue lock is free
+
+
+def test_unknown_checkpoint_refused_before_any_image(api, host):
+    before = len(list((host.a1111 / "outputs" / "lycoris-eval").iterdir()))
+    body = {"checkpoints": ["tiny-sd1-zz"], "adapters": ["tiny_lora"], "prompts": ["x"], "seeds": [1]}
+    response = api.post(f"{PREFIX}/grid", json=body)
+    assert response.status_code == 422
+    assert "checkpoints" in response.text and "tiny-sd1-zz" in response.text and "tiny-sd1-a" in response.text
+    body = {"adapters": ["tiny_lorra"], "prompts": ["x"], "seeds": [1]}
+    response = api.post(f"{PREFIX}/grid", json=body)
+    assert response.status_code == 422 and "did you mean tiny_lora" in response.text
+    response = api.post(f"{PREFIX}/grid", json={"adapters": ["tiny_lora"], "prompts": ["x <lora:tiny_loha:1>"]})
+    assert response.status_code == 422 and "adapter-free" in response.text
+    assert len(list((host.a1111 / "outputs" / "lycoris-eval").iterdir())) == before
+
+
+def test_adapter_the_host_cannot_load_is_recorded_on_its_cells(api, host):
+    run_id = f"broken-{uuid.uuid4().hex[:6]}"
+    body = {
+        "adapters": ["tiny_lora", "broken_lora"],
+        "weights": [1.0],
+        "prompts": ["a boat"],
+        "seeds": [1, 2],
+        "run_id": run_id,
+        "base": {"steps": 4, "width": 64, "height": 64},
+    }
+    status = wait_job(api, api.post(f"{PREFIX}/grid", json=body).json()["job_id"], timeout=120)
+    assert status["state"] == "done", status
+    records = run_records(host.a1111, run_id)
+    failed = [r for r in records if r["status"] == "failed"]
+    assert {r["adapter"] for r in failed} == {"broken_lora"} and len(failed) == 2
+    assert all("could not load adapter 'broken_lora'" in r["error"] for r in failed)
+    assert sum(r["status"] == "done" for r in records) == 4  # baselines and tiny_lora

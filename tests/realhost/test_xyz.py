@@ -1,0 +1,61 @@
+"""The built-in X/Y/Z plot with the extension's axes and batch count 2, then scoring the
+last X/Y/Z grid: every image once, no batch grid, cells as the plot labelled them."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+XYZ_DIR = ("outputs", "lycoris-eval", "xyz-last")
+
+
+def _axis_index(api, label: str) -> int:
+    for script in api.get("/sdapi/v1/script-info").json():
+        if script["name"] == "x/y/z plot" and not script["is_img2img"]:
+            return script["args"][0]["choices"].index(label)
+    raise AssertionError("no x/y/z plot script")
+
+
+def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
+    checkpoint_axis, adapter_axis = _axis_index(api, "Checkpoint name"), _axis_index(api, "LyCORIS: adapter")
+    weight_axis = _axis_index(api, "LyCORIS: adapter weight")
+    args = [checkpoint_axis, "", ["tiny-sd1-a", "tiny-sd1-b"], adapter_axis, "", ["tiny_lora", "tiny_loha"]]
+    args += [weight_axis, "0.5, 1", [], True, False, False, False, False, False, False, 0, False]
+    body = {
+        "prompt": "a red barn",
+        "steps": 4,
+        "width": 64,
+        "height": 64,
+        "seed": 300,
+        "n_iter": 2,
+        "script_name": "x/y/z plot",
+        "script_args": args,
+    }
+    response = api.post("/sdapi/v1/txt2img", json=body, timeout=600)
+    assert response.status_code == 200, response.text[:2000]
+    folder = host.a1111.joinpath(*XYZ_DIR)
+    files = sorted(folder.glob("*.png"))
+    assert len(files) == 2 * 2 * 2 * 2, [f.name for f in files]  # checkpoints × adapters × weights × batch count
+    for path in files:
+        with Image.open(path) as im:
+            assert im.size == (64, 64), f"{path.name} is a batch grid"
+    result = api.post(
+        "/lycoris-eval/v1/evaluate",
+        json={"folder": str(folder), "metrics": ["style_loss_base", "vendi", "psnr_base"]},
+        timeout=600,
+    )
+    assert result.status_code in (200, 202), result.text[:2000]
+    document = result.json() if result.status_code == 200 else None
+    if document is None:
+        from .host import wait_job
+
+        document = wait_job(api, result.json()["job_id"])["result"]
+    cells = document["cells"]
+    assert len(cells) == 8 and all(len(c["images"]) == 2 for c in cells)
+    assert sorted(s for c in cells for s in c["image_seeds"]) == sorted([300, 301] * 8)
+    assert {(c["adapter"], c["weight"]) for c in cells} == {
+        (a, w) for a in ("tiny_lora", "tiny_loha") for w in (0.5, 1)
+    }
+    assert len({c["group"] for c in cells}) == 8 and all("X: " in c["group"] for c in cells)
+    assert all(c["checkpoint"] in ("tiny-sd1-a", "tiny-sd1-b") for c in cells)
+    assert document["adapters"]["tiny_loha"]["type"] == "LoHa"
+    assert document["adapters"]["tiny_lora"]["base_model_version"] == "sd_v1"
