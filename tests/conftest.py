@@ -54,7 +54,7 @@ def fake_webui(monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_WEBUI_DATA", str(data))
     monkeypatch.syspath_prepend(str(FAKE_WEBUI))
     ns = types.SimpleNamespace(data=data)
-    for name in ("shared", "sd_models", "processing", "scripts", "script_callbacks", "paths", "devices"):
+    for name in ("shared", "sd_models", "processing", "scripts", "script_callbacks", "paths", "devices", "call_queue"):
         setattr(ns, name, importlib.import_module(f"modules.{name}"))
     ns.networks = importlib.import_module("networks")
     spec = importlib.util.spec_from_file_location("xyz_grid.py", FAKE_WEBUI / "xyz_grid.py")

@@ -12,7 +12,7 @@ import pytest
 from lycoris_eval import images as images_module
 from lycoris_eval.cli import main
 from lycoris_eval.encoders import EncoderOptions, VggGramEncoder
-from lycoris_eval.evaluate import EvalConfig, evaluate
+from lycoris_eval.evaluate import EvalConfig, Evaluation, evaluate
 from lycoris_eval.metrics.style import allpair_msd
 
 from .helpers import SMALL, make_set, pattern
@@ -266,3 +266,30 @@ def test_cancel_between_chunks_gives_marked_partial_results(tmp_path, grid_dir):
     assert sum(c["metrics"].get("vendi", {}).get("n", 0) for c in doc["cells"]) == 3
     full = evaluate(grid_dir, small_config(tmp_path, metrics=("vendi",)))
     assert full["run"]["partial"] is None
+
+
+def test_keep_models_reuses_loaded_encoders_between_evaluations(grid_dir, tmp_path):
+    from lycoris_eval.encoders import base as encoder_base
+
+    config = dict(random_weights=True, allow_download=False, device="cpu", use_cache=False, **SMALL)
+    first = Evaluation(grid_dir, EvalConfig(metrics=("vendi",), keep_models_loaded=True, **config))
+    first.run()
+    kept = dict(encoder_base._POOL)
+    assert len(kept) == 1 and next(iter(kept.values())).model is not None
+    second = Evaluation(grid_dir, EvalConfig(metrics=("vendi",), keep_models_loaded=True, **config))
+    encoders = second._make_encoders()
+    assert next(iter(encoders.values())) is next(iter(kept.values()))  # no rebuild, no reload
+    Evaluation(grid_dir, EvalConfig(metrics=("vendi",), keep_models_loaded=False, **config)).run()
+    assert not encoder_base._POOL and next(iter(kept.values())).model is None  # setting off: freed
+
+
+def test_weights_load_when_the_host_replaced_torch_load(tmp_path, monkeypatch):
+    """The WebUI swaps torch.load for a check that returns None on current torch files."""
+    import torch
+
+    from lycoris_eval.weights import load_state_dict
+
+    path = tmp_path / "w.pth"
+    torch.save({"a": torch.ones(2)}, path)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: None)
+    assert torch.equal(load_state_dict(path)["a"], torch.ones(2))

@@ -561,3 +561,99 @@ def test_type_detection_is_memoised_until_the_file_changes(tmp_path, monkeypatch
     monkeypatch.undo()
     write_adapter(path, "LoHa+LoKr")  # replaced on disk: size and mtime change
     assert detect(path).type == "mixed"
+
+
+# ---- behaviours the real host showed (issue: real host) -----------------------------------
+def test_interrupt_during_sampling_does_not_keep_the_half_denoised_image(fake_webui, tmp_path):
+    ns = fake_webui
+    count = {"n": 0}
+
+    def press_interrupt(p):  # the host still returns an image after Interrupt mid-sampling
+        count["n"] += 1
+        if count["n"] == 3:
+            ns.shared.state.interrupted = True
+
+    ns.processing.DURING_SAMPLING.append(press_interrupt)
+    try:
+        run_script(ns, tmp_path, run_id="mid", checkpoints=["base-a"], seeds=[1])
+    finally:
+        ns.processing.DURING_SAMPLING.clear()
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "mid")
+    assert len(ns.processing.CALLS) == 3 and len(store.finished()) == 2
+    ns.shared.state.interrupted = False
+    run_script(ns, tmp_path, run_id="mid", checkpoints=["base-a"], seeds=[1])
+    assert len(store.finished()) == 10 and len(ns.processing.CALLS) == 3 + 8  # the third made again
+
+
+def test_restore_does_not_take_the_queue_lock_when_overrides_stay(fake_webui, tmp_path):
+    ns = fake_webui
+    ns.shared.opts.data["sd_model_checkpoint"] = ns.ckpt_a.title  # the user's checkpoint
+    p = page_p(ns, prompt="")
+    p.override_settings_restore_afterwards = False  # the grid's last checkpoint stays in opts
+    with ns.call_queue.queue_lock:  # the Script runs under the host's queue lock
+        processed = run_script(ns, tmp_path, p=p, run_id="lock", seeds=[1], adapters=["style_lora"], weights=[1])
+    assert "new images" in processed.comments, processed.comments
+    assert ns.shared.opts.sd_model_checkpoint == ns.ckpt_a.title
+    assert ns.shared.sd_model.sd_checkpoint_info.title == ns.ckpt_a.title
+
+
+def test_add_network_to_prompt_is_off_for_the_grid_and_restored(fake_webui, tmp_path):
+    ns = fake_webui
+    ns.shared.opts.data["sd_lora"] = "style_lokr"
+    run_script(ns, tmp_path, run_id="pure", checkpoints=["base-a"], seeds=[1], adapters=["style_lora"], weights=[1])
+    assert all("style_lokr" not in prompt for _, prompt, _ in ns.processing.CALLS)
+    assert ns.shared.opts.sd_lora == "style_lokr"
+    manifest = RunStore(ns.data / "outputs" / "lycoris-eval", "pure").read_manifest()
+    assert "style_lokr" in manifest["host"]["neutralised"]["sd_lora"]
+
+
+def test_adapter_tag_in_the_page_prompt_is_refused(fake_webui, tmp_path):
+    ns = fake_webui
+    p = page_p(ns, prompt="masterpiece, <lora:style_loha:0.7>")
+    processed = run_script(ns, tmp_path, p=p, run_id="dirty")
+    assert "base.prompt_prefix" in processed.comments and "<lora:style_loha:…>" in processed.comments
+    assert not ns.processing.CALLS
+
+
+def test_checkpoint_the_host_did_not_load_is_a_failure_not_an_image(fake_webui, tmp_path, monkeypatch):
+    ns = fake_webui
+    monkeypatch.setattr(ns.sd_models, "checkpoint_aliases", {})  # the host cannot resolve the override
+    processed = run_script(ns, tmp_path, run_id="wrong", checkpoints=["mix-b"], seeds=[1], adapters=["style_lora"])
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "wrong")
+    assert not store.finished() and len(store.failures()) == 6  # 2 prompts × (baseline + 2 weights)
+    assert "instead of" in next(iter(store.failures().values()))["error"]
+    assert "6 failed" in processed.comments
+
+
+def test_seeds_drawn_from_minus_one_are_kept_on_resume(fake_webui, tmp_path):
+    ns = fake_webui
+    kw = {"run_id": "draw", "checkpoints": ["base-a"], "adapters": ["style_lora"], "weights": [1]}
+    run_script(ns, tmp_path, seeds={"count": 2, "first": -1}, **kw)
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "draw")
+    seeds = store.read_manifest()["spec"]["seeds"]
+    assert len(seeds) == 2 and -1 not in seeds
+    processed = run_script(ns, tmp_path, seeds="2 from -1", **kw)
+    assert "different grid" not in processed.comments and "0 new images, 8 kept" in processed.comments
+    assert store.read_manifest()["spec"]["seeds"] == seeds
+
+
+def test_api_grid_keeps_adapter_tags_in_the_infotext(fake_webui, tmp_path):
+    """Without p.scripts the host strips <lora:…> from the infotext; the API grid sets it up."""
+    from lycoris_eval.grid_spec import GridSpec
+    from lycoris_eval.jobs import Job
+
+    ns = fake_webui
+    from fastapi import FastAPI
+    from modules.api.api import Api
+
+    app = FastAPI()
+    Api(app)
+    ns.adapter.on_app_started(None, app)
+    spec = GridSpec.from_dict({**spec_for_api(), "run_id": "tags"})
+    result = ns.adapter.api_run_grid(spec, False, Job("j", "grid"))
+    assert any("<lora:style_lora:0.5>" in text for text in result.infotexts)
+    assert any("<lora:style_lora:1>" in text for text in result.infotexts)
+
+
+def spec_for_api() -> dict:
+    return {"checkpoints": ["base-a"], "adapters": ["style_lora"], "weights": [0.5, 1], "prompts": ["a"], "seeds": [3]}
