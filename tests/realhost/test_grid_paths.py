@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .host import CHECKPOINTS, run_records, wait_job
+from .host import CHECKPOINTS, HOST_SETTINGS, run_records, wait_job
 
 SPEC = {
     "checkpoints": list(CHECKPOINTS),
@@ -49,6 +49,12 @@ def _check_cells(document: dict, records: list[dict]) -> None:
             assert cell["metrics"]["style_loss_base"]["n"] == 2, cell
             assert cell["metrics"]["psnr_base"]["n"] == 2, cell
             assert cell["metrics"]["style_loss_base"]["mean"] > 0
+    # the "Default metrics" setting is what was scored (clip_score and the tutorial loss are off there)
+    assert set(document["run"]["metrics"]) <= set(HOST_SETTINGS["lycoris_eval_default_metrics"].split(","))
+    assert "style_loss_ref" in document["run"]["metrics"] and "clip_score" not in document["run"]["metrics"]
+    # adapter type and training base in the scores themselves
+    assert document["adapters"]["tiny_loha"]["type"] == "LoHa"
+    assert document["adapters"]["tiny_lora"]["base_model_version"] == "sd_v1"
     done = [r for r in records if r["status"] == "done"]
     assert len(done) == 2 * 2 * (1 + 2 * 2)
     assert {r["checkpoint"] for r in done} == set(CHECKPOINTS)

@@ -80,3 +80,27 @@ def test_adapter_the_host_cannot_load_is_recorded_on_its_cells(api, host):
     assert {r["adapter"] for r in failed} == {"broken_lora"} and len(failed) == 2
     assert all("could not load adapter 'broken_lora'" in r["error"] for r in failed)
     assert sum(r["status"] == "done" for r in records) == 4  # baselines and tiny_lora
+
+
+def test_add_network_to_prompt_never_reaches_a_baseline(api, host):
+    run_id = f"pure-{uuid.uuid4().hex[:6]}"
+    assert api.post("/sdapi/v1/options", json={"sd_lora": "tiny_loha"}).status_code == 200
+    try:
+        body = {
+            "adapters": ["tiny_lora"],
+            "weights": [1.0],
+            "prompts": ["a bell"],
+            "seeds": [4],
+            "run_id": run_id,
+            "base": {"steps": 4, "width": 64, "height": 64},
+        }
+        status = wait_job(api, api.post(f"{PREFIX}/grid", json=body).json()["job_id"], timeout=120)
+        assert status["state"] == "done", status
+        assert api.get("/sdapi/v1/options").json()["sd_lora"] == "tiny_loha"  # the user's setting kept
+    finally:
+        api.post("/sdapi/v1/options", json={"sd_lora": "None"})
+    records = {r["adapter"]: r for r in run_records(host.a1111, run_id)}
+    assert "tiny_loha" not in records[None]["infotext"] and "Lora hashes" not in records[None]["infotext"]
+    assert "tiny_loha" not in records["tiny_lora"]["infotext"]
+    manifest = api.get(f"{PREFIX}/runs/{run_id}").json()["manifest"]
+    assert "tiny_loha" in manifest["host"]["neutralised"]["sd_lora"]

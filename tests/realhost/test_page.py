@@ -1,0 +1,209 @@
+"""The extension's page in the real WebUI v1.10.1, driven by clicking like a user:
+an X/Y/Z plot (checkpoints × our "LyCORIS: adapter" axis, batch count 2) made in txt2img,
+then the **Evaluate** button next to the results, which opens the LyCORIS Eval tab with
+"Last X/Y/Z grid" selected, and the tab's Evaluate. Screenshots of every step are kept in
+``test-artifacts/``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..test_browser import FLAGS
+from .host import ADAPTERS, CHECKPOINTS, ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PROMPT = "a castle on a hill, ink wash painting"
+PLOT_ADAPTERS = ADAPTERS[:2]  # tiny_lora, tiny_loha
+GENERATE_TIMEOUT = 300_000
+SCORE_TIMEOUT = 300_000
+# the machine is offline: Gradio's CDN script (iframeResizer) and other outside URLs fail to load
+OUTSIDE = re.compile(r"^https?://(?!127\.0\.0\.1|localhost)", re.I)
+OURS = re.compile(r"lycoris|\ble_", re.I)
+
+
+class ConsoleLog:
+    """Console errors and uncaught exceptions of the page, sorted into ours and the rest."""
+
+    def __init__(self, host_url: str) -> None:
+        self.host_url = host_url
+        self.entries: list[str] = []
+        self.ours: list[str] = []
+
+    def on_console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "") or ""
+        line = f"console.error {message.text} @ {url}"
+        self.entries.append(line)
+        if OUTSIDE.match(url) or "iframeResizer" in message.text or "cdnjs" in message.text:
+            return  # offline machine: a failed load of an outside URL
+        if OURS.search(message.text) or "lycoris" in url.lower():
+            self.ours.append(line)
+
+    def on_pageerror(self, error: Any) -> None:
+        stack = getattr(error, "stack", "") or ""
+        line = f"pageerror {error} {stack}"
+        self.entries.append(line)
+        if OURS.search(str(error)) or OURS.search(stack):
+            self.ours.append(line)
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
+
+
+def _set_number(page: Any, elem_id: str, value: int) -> None:
+    """A Gradio slider's number box: type the value, then leave the box (Gradio reads it on blur)."""
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Tab")
+    page.wait_for_function(
+        "([id, v]) => document.querySelector('#' + id + ' input[type=number]').value === String(v)",
+        arg=[elem_id, value],
+    )
+
+
+def _choose(page: Any, dropdown: Any, option: str) -> None:
+    """Open a Gradio 3.41 dropdown and click one option (multiselect dropdowns stay open)."""
+    box = dropdown.locator("input").first
+    box.click()
+    box.fill(option)
+    dropdown.locator("ul.options li", has_text=re.compile(rf"^\s*{re.escape(option)}\s*$")).first.click()
+
+
+def _values_dropdown(page: Any, axis: str) -> Any:
+    """The multiselect "X values" dropdown next to "X type" (it has no elem_id of its own)."""
+    row = page.locator(f"#script_txt2img_xyz_plot_{axis.lower()}_type").locator("xpath=..")
+    return row.locator(".gradio-dropdown", has_text=f"{axis} values").first
+
+
+def drive(page: Any, url: str, log: ConsoleLog) -> dict[str, Any]:
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_pageerror)
+    page.goto(url, timeout=120_000)
+    page.locator("#txt2img_generate").wait_for(timeout=120_000)
+    page.locator("#lycoris-eval-after-xyz").wait_for(state="attached", timeout=60_000)
+    _shot(page, "01-loaded")
+
+    # txt2img: prompt, 64×64, 4 steps, batch count 2
+    page.locator("#txt2img_prompt textarea").fill(PROMPT)
+    _set_number(page, "txt2img_width", 64)
+    _set_number(page, "txt2img_height", 64)
+    _set_number(page, "txt2img_steps", 4)
+    _set_number(page, "txt2img_batch_count", 2)
+
+    # Script → X/Y/Z plot: X = checkpoints, Y = our adapter axis
+    _choose(page, page.locator("#script_list"), "X/Y/Z plot")
+    x_type = page.locator("#script_txt2img_xyz_plot_x_type")
+    x_type.wait_for(timeout=30_000)
+    _choose(page, x_type, "Checkpoint name")
+    x_values = _values_dropdown(page, "X")
+    x_values.wait_for(timeout=30_000)
+    for name in CHECKPOINTS:
+        _choose(page, x_values, next(o for o in _options(x_values, page) if o.startswith(name)))
+    page.keyboard.press("Escape")
+    _choose(page, page.locator("#script_txt2img_xyz_plot_y_type"), "LyCORIS: adapter")
+    y_values = _values_dropdown(page, "Y")
+    y_values.wait_for(timeout=30_000)
+    for name in PLOT_ADAPTERS:
+        _choose(page, y_values, name)
+    page.keyboard.press("Escape")
+    _shot(page, "02-xyz-plot-set")
+
+    page.locator("#txt2img_generate").click()
+    # done when the gallery shows the grid and the Generate button is back
+    page.locator("#html_info_txt2img", has_text="Steps: 4").first.wait_for(timeout=GENERATE_TIMEOUT)
+    page.locator("#txt2img_gallery img").first.wait_for(timeout=GENERATE_TIMEOUT)
+    page.locator("#txt2img_interrupt").wait_for(state="hidden", timeout=GENERATE_TIMEOUT)
+    _shot(page, "03-generated")
+
+    # the extension's button next to the results: opens the tab with "Last X/Y/Z grid"
+    button = page.locator("#lycoris-eval-after-xyz")
+    classes = button.get_attribute("class") or ""
+    button.click()
+    tab = page.locator("#tab_lycoris_eval")
+    tab.wait_for(timeout=30_000)
+    page.locator('#lycoris-eval-source input[value="Last X/Y/Z grid"]').wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#lycoris-eval-source input[value=\"Last X/Y/Z grid\"]').checked"
+    )
+    info = page.locator("#lycoris-eval-xyz-info")
+    info.locator("text=/captured/").first.wait_for(timeout=30_000)
+    _shot(page, "04-tab-opened")
+
+    page.locator("#lycoris-eval-evaluate").click()
+    status = page.locator("#lycoris-eval-status")
+    status.locator("text=/Scored \\d+ images|Error/").first.wait_for(timeout=SCORE_TIMEOUT)
+    _shot(page, "05-evaluated")
+    result = {
+        "button_classes": classes,
+        "source_info": info.inner_text(),
+        "status": status.inner_text(),
+    }
+    cells = page.locator("#lycoris-eval-cells")
+    if cells.is_visible():
+        result["headers"] = [h.strip() for h in cells.locator("thead th").all_inner_texts()]
+        result["cells_text"] = cells.locator("tbody").inner_text()
+    page.locator("#tab_lycoris_eval .tab-nav button", has_text="Heatmaps & plots").first.click()
+    heatmap = page.locator("#lycoris-eval-plots img").first
+    try:
+        heatmap.wait_for(timeout=30_000)
+        result["heatmap_width"] = heatmap.evaluate("img => img.naturalWidth")
+    except Exception:  # noqa: BLE001 - reported by the assertions below
+        result["heatmap_width"] = 0
+    _shot(page, "06-heatmaps")
+    page.locator("#tab_lycoris_eval .tab-nav button", has_text="Trust").first.click()
+    result["trust_note"] = page.locator("#lycoris-eval-trust-note").inner_text()
+    _shot(page, "07-trust")
+    return result
+
+
+def _options(dropdown: Any, page: Any) -> list[str]:
+    box = dropdown.locator("input").first
+    box.click()
+    box.fill("")
+    dropdown.locator("ul.options li").first.wait_for(timeout=10_000)
+    return [t.strip() for t in dropdown.locator("ul.options li").all_inner_texts()]
+
+
+def test_xyz_plot_then_evaluate_in_the_tab(host):
+    if CHROMIUM is None:
+        pytest.fail("the page test needs Debian's chromium (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = ConsoleLog(host.url)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.set_default_timeout(60_000)
+            try:
+                result = drive(page, host.url, log)
+            except Exception:
+                _shot(page, "99-failure")
+                raise
+        finally:
+            browser.close()
+            (ARTIFACTS / "page-console.log").write_text("\n".join(log.entries) + "\n")
+    log_tail = host.log_tail(4000)
+    assert "Error" not in result["status"].split("\n")[0], f"{result['status']}\n--- host log ---\n{log_tail}"
+    # the button looks like the host's buttons (classes copied from a sibling, Svelte hash included)
+    assert {"secondary", "gradio-button", "lycoris-eval-button"} <= set(result["button_classes"].split())
+    assert any(c.startswith("svelte-") for c in result["button_classes"].split()), result["button_classes"]
+    assert "tool" not in result["button_classes"].split()
+    assert re.search(r"\d+ images?, captured \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", result["source_info"])
+    # the cells table lists both checkpoints and both adapters, with real headers
+    assert result.get("headers", [])[:2] == ["checkpoint", "adapter"], result
+    for name in (*CHECKPOINTS, *PLOT_ADAPTERS):
+        assert name in result["cells_text"], (name, result["cells_text"], log_tail)
+    assert result["heatmap_width"] > 100, result
+    assert "The trust check needs a reference set" in result["trust_note"]
+    assert not log.ours, "console errors from the extension:\n" + "\n".join(log.ours)
+    assert Path(ARTIFACTS / "page-05-evaluated.png").stat().st_size > 10_000
