@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from PIL import Image, ImageDraw, PngImagePlugin
 
+from .base_values import check_prompt_lengths
 from .errors import InputError, LycorisEvalError
 from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
@@ -161,6 +162,7 @@ class GridRunner:
     def prepare(self, spec: GridSpec, confirm_large: bool = False) -> tuple[list[CheckpointRef], list[AdapterRef]]:
         """Everything that can fail before an image is generated."""
         check_adapter_free(spec)
+        check_prompt_lengths([str(spec.base.get("prompt_prefix", "") or "")] + [p.text for p in spec.prompts])
         checkpoints = resolve_checkpoints(self.host, spec.checkpoints)
         adapters = resolve_adapters(self.host, spec.adapters)
         total = spec.count()

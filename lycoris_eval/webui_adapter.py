@@ -481,6 +481,7 @@ class LycorisEvalGridScript(scripts.Script):
         values = dict(zip(ARG_NAMES, args))
         try:
             spec, confirm = spec_from_args(values)
+            check_base(spec.base)  # a JSON spec's base: the page's sliders do not limit it
             spec.base = {**page_settings(p), **spec.base}
             runner = GridRunner(WebUIHost(p), outputs_root(), grid_limit=int(opt("grid_limit", 500)))
             result = runner.run(spec, confirm_large=confirm)
@@ -554,11 +555,41 @@ def _txt2img_fields() -> set[str]:
     return set(inspect.signature(processing.StableDiffusionProcessingTxt2Img).parameters) - {"kwargs", "args"}
 
 
+def host_vocabulary() -> Any:
+    """Sampler, scheduler and upscaler names this WebUI accepts (with aliases)."""
+    from .base_values import HostVocabulary
+
+    samplers = schedulers = upscalers = None
+    try:
+        from modules import sd_samplers
+
+        samplers = [s.name for s in sd_samplers.all_samplers] + [
+            a for s in sd_samplers.all_samplers for a in (getattr(s, "aliases", None) or [])
+        ]
+    except (ImportError, AttributeError):
+        pass
+    try:
+        from modules import sd_schedulers
+
+        schedulers = [n for s in sd_schedulers.schedulers for n in (s.name, s.label, *(s.aliases or []))]
+        schedulers.append("Automatic")
+    except (ImportError, AttributeError):
+        pass
+    names = [getattr(u, "name", None) for u in getattr(shared, "sd_upscalers", None) or []]
+    if any(names):
+        upscalers = [n for n in names if n] + list(getattr(shared, "latent_upscale_modes", None) or {})
+    return HostVocabulary(samplers, schedulers, upscalers)
+
+
 def check_base(base: dict[str, Any]) -> None:
+    """Names and values of the ``base`` txt2img settings, before any job exists."""
+    from .base_values import check_base_values
+
     known = _txt2img_fields()
     for key in base:
         if key != "prompt_prefix" and key not in known:
             raise SpecError(f"base.{key}", "not a txt2img field of this WebUI")
+    check_base_values(base, host_vocabulary())
 
 
 _APP: dict[str, Any] = {}

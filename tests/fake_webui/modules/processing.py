@@ -35,6 +35,7 @@ class StableDiffusionProcessing:
         seed=-1,
         subseed=-1,
         sampler_name="Euler a",
+        scheduler=None,
         steps=4,
         cfg_scale=7.0,
         width=64,
@@ -63,7 +64,7 @@ class StableDiffusionProcessing:
         self.subseed = subseed
         self.subseed_strength = 0
         self.sampler_name = sampler_name
-        self.scheduler = "Automatic"
+        self.scheduler = scheduler or "Automatic"
         self.steps = steps
         self.cfg_scale = cfg_scale
         self.width = width
