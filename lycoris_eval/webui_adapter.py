@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import gc
 import json
+import re
 import sys
 import time
 from copy import copy
@@ -173,7 +174,7 @@ class WebUIHost:
             raise RuntimeError("the WebUI returned no image")
         loaded_info = getattr(getattr(shared, "sd_model", None), "sd_checkpoint_info", None)
         loaded_title = getattr(loaded_info, "title", None)
-        if loaded_title is not None and loaded_title != checkpoint.title:
+        if loaded_title is not None and _without_hash(loaded_title) != _without_hash(checkpoint.title):
             # the host drops an override it cannot resolve and silently uses its current model
             raise CheckpointMismatchError(
                 f"the WebUI generated with {loaded_title!r} instead of {checkpoint.title!r} (see its console)"
@@ -232,6 +233,13 @@ class WebUIHost:
         if added is not None:
             info["neutralised"] = {"sd_lora": f"'Add network to prompt' ({added}) is off for every grid image"}
         return info
+
+
+def _without_hash(title: str) -> str:
+    """``name.safetensors [abcdef0123]`` -> ``name.safetensors``: the host adds the short hash
+    to a checkpoint's title once it has computed it (on first load), so titles taken before
+    and after a load differ."""
+    return re.sub(r"\s*\[[0-9a-fA-F]{8,}\]$", "", title)
 
 
 def added_network() -> str | None:
