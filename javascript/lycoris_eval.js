@@ -3,9 +3,35 @@
 (function () {
     "use strict";
     var BUTTON_ID = "lycoris-eval-after-xyz";
+    var FALLBACK_CLASSES = ["lg", "secondary", "gradio-button"];
 
     function app() {
         return typeof gradioApp === "function" ? gradioApp() : document;
+    }
+
+    // The host's own button classes (size, "secondary", "gradio-button" and the Svelte scope
+    // class, e.g. "svelte-cmf5ev" in WebUI v1.10.1), copied from a button next to the results
+    // so ours looks like theirs; the hash is never hard-coded.
+    function hostButtonClasses(root) {
+        var sibling = root.querySelector("#image_buttons_txt2img button:not(#" + BUTTON_ID + ")") ||
+            root.querySelector("#txt2img_results button:not(#" + BUTTON_ID + ")");
+        var classes = FALLBACK_CLASSES.slice();
+        if (sibling) {
+            var own = sibling.classList;
+            for (var i = 0; i < own.length; i++) {
+                var name = own[i];
+                var scoped = name.indexOf("svelte-") === 0;
+                var size = name === "lg" || name === "sm";
+                if ((scoped || size) && classes.indexOf(name) < 0) {
+                    classes.push(name);
+                }
+            }
+            if (classes.indexOf("sm") >= 0) {
+                classes.splice(classes.indexOf("lg"), 1);
+            }
+        }
+        classes.push("lycoris-eval-button");
+        return classes.join(" ");
     }
 
     function openTabWithLastGrid() {
@@ -21,6 +47,13 @@
         if (radio) {
             radio.click();
         }
+        // when the radio was already selected no change event fires: refresh the grid's summary
+        setTimeout(function () {
+            var refresh = app().querySelector("#lycoris-eval-refresh-runs");
+            if (refresh) {
+                refresh.click();
+            }
+        }, 300);
     }
 
     function addButton() {
@@ -34,7 +67,7 @@
         }
         var button = document.createElement("button");
         button.id = BUTTON_ID;
-        button.className = "lg secondary gradio-button lycoris-eval-button";
+        button.className = hostButtonClasses(root);
         button.type = "button";
         button.textContent = "Evaluate";
         button.title = "Score the last X/Y/Z plot grid in the LyCORIS Eval tab";

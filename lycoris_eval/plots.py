@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .report import fmt_metric, fmt_rank, write_atomic, write_atomic_bytes
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -42,8 +44,8 @@ def _matches(trained_on: str | None, checkpoint: str | None) -> bool:
 
 def heatmap_png(heatmap: dict[str, Any], title: str) -> bytes | None:
     rows, cols, values = heatmap["rows"], heatmap["columns"], heatmap["values"]
-    if not rows or not cols:
-        return None
+    if not rows or not cols or all(v is None for row in values for v in row):
+        return None  # no value to colour (e.g. a baseline metric on a grid without baselines)
     import numpy as np
 
     plt = _pyplot()
@@ -97,8 +99,12 @@ def _cell(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return fmt_metric(value) or "–"
     return str(value).replace("|", "\\|")
+
+
+def _rank(value: Any) -> str:
+    return fmt_rank(value) or "–"
 
 
 def markdown_report(tables: dict[str, Any]) -> str:
@@ -111,8 +117,8 @@ def markdown_report(tables: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in tables["summary"]:
         values = [row["checkpoint"], row["adapter"] or "(no adapter)", row["adapter_type"], row["weight"]]
-        values += [row[m] for m in metrics] + [row["overall_rank"]]
-        lines.append("| " + " | ".join(_cell(v) for v in values) + " |")
+        values += [row[m] for m in metrics]
+        lines.append("| " + " | ".join([*(_cell(v) for v in values), _rank(row["overall_rank"])]) + " |")
     if tables["best_weight"]:
         lines += [
             "",
@@ -122,7 +128,7 @@ def markdown_report(tables: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {_cell(b['adapter'])} | {_cell(b['checkpoint'])} | {_cell(b['weight'])} | {_cell(b['overall_rank'])} |"
+            f"| {_cell(b['adapter'])} | {_cell(b['checkpoint'])} | {_cell(b['weight'])} | {_rank(b['overall_rank'])} |"
             for b in tables["best_weight"]
         ]
     if tables["by_type"]:
@@ -156,8 +162,6 @@ def markdown_report(tables: dict[str, Any]) -> str:
 
 def write_report_files(tables: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """report.md, heatmap-METRIC.png and weights-METRIC.png into ``out_dir``."""
-    from .report import write_atomic, write_atomic_bytes
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out_dir / "report.md"}

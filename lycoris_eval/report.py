@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,37 @@ def to_csv(document: dict[str, Any]) -> str:
 
 def _fmt(value: Any) -> str:
     return "" if value is None else repr(float(value))
+
+
+def round_sig(value: Any, digits: int = 4) -> float | None:
+    """A metric value for display: ``digits`` significant digits (None and non-finite values
+    give None). Display only: scores.json and scores.csv keep full precision."""
+    if value is None or isinstance(value, bool):
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        return None
+    return float(f"{number:.{digits}g}")
+
+
+def round_rank(value: Any) -> float | None:
+    """A rank-normalised score (0 = worst, 1 = best) for display: 2 decimals."""
+    if value is None or isinstance(value, bool):
+        return None
+    number = float(value)
+    return round(number, 2) if math.isfinite(number) else None
+
+
+def fmt_metric(value: Any) -> str:
+    """A metric value as text, 4 significant digits ("" when missing)."""
+    number = round_sig(value)
+    return "" if number is None else f"{number:.4g}"
+
+
+def fmt_rank(value: Any) -> str:
+    """A rank as text, 2 decimals ("" when missing)."""
+    number = round_rank(value)
+    return "" if number is None else f"{number:.2f}"
 
 
 def write_reports(document: dict[str, Any], out_dir: Path) -> dict[str, Path]:
@@ -136,6 +168,8 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
     adapters_info: dict[str, dict[str, Any]] = {}
     for entry in (manifest or {}).get("host", {}).get("adapters", []):
         adapters_info[entry["name"]] = entry.get("info") or {}
+    for name, info in (document.get("adapters") or {}).items():
+        adapters_info.setdefault(name, info or {})
 
     def kind(adapter: str | None) -> str | None:
         return None if adapter is None else adapters_info.get(adapter, {}).get("type", "unknown")

@@ -8,7 +8,9 @@ and uses nothing removed in 4.x (Forge).
 
 from __future__ import annotations
 
+import datetime as _dt
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -16,17 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, LycorisEvalError
-from .evaluate import EvalConfig, evaluate
+from .evaluate import TRUST_METRICS, EvalConfig, evaluate
 from .metrics import DEFAULT_METRICS, METRICS
 from .plots import write_report_files
 from .prompts import parse_trigger_mapping
-from .report import report_tables, write_reports
+from .report import fmt_metric, report_tables, round_rank, round_sig, write_reports
 from .run_store import RunStore, list_runs
 from .safe_paths import PathRefused, resolve_allowed
 
 SOURCE_RUN = "Run"
 SOURCE_FOLDER = "Folder"
 SOURCE_XYZ = "Last X/Y/Z grid"
+# how a user turns on the random-weights dry run: the CLI flag standalone, the setting in the WebUI
+CLI_RANDOM_WEIGHTS_HINT = "--random-weights"
+WEBUI_RANDOM_WEIGHTS_HINT = "Settings → LyCORIS Eval → Dry run: random scoring weights"
+NOT_YET = "Nothing evaluated yet: choose a source and press **Evaluate**."
 
 
 class EvaluationBusy(InputError):
@@ -44,6 +50,8 @@ class UiServices:
     default_metrics: Callable[[], list[str]] = lambda: list(DEFAULT_METRICS)
     cancel: threading.Event = field(default_factory=threading.Event)
     busy: threading.Lock = field(default_factory=threading.Lock)
+    # named in the random-weights banner: the WebUI passes WEBUI_RANDOM_WEIGHTS_HINT
+    random_weights_hint: str = CLI_RANDOM_WEIGHTS_HINT
 
 
 @dataclass
@@ -110,6 +118,44 @@ def filter_cells(frame: Any, prompt_type: str) -> Any:
     return frame[frame["prompt type"] == prompt_type]
 
 
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def xyz_capture(services: UiServices) -> tuple[Path, int, float] | None:
+    """The last X/Y/Z grid's folder, its number of images and the newest image's mtime."""
+    folder = services.last_xyz()
+    if folder is None:
+        return None
+    newest, count = 0.0, 0
+    for path in Path(folder).glob("*.png"):
+        try:
+            newest = max(newest, path.stat().st_mtime)
+        except OSError:  # replaced by a new plot while we look
+            continue
+        count += 1
+    return (Path(folder), count, newest) if count else None
+
+
+def xyz_summary(services: UiServices, now: float | None = None) -> str:
+    """Which grid "Last X/Y/Z grid" would score: when it was captured and how many images.
+
+    The capture folder survives restarts, so this may be a grid from an earlier session."""
+    capture = xyz_capture(services)
+    if capture is None:
+        return "No X/Y/Z plot grid captured yet: in txt2img choose *Script → X/Y/Z plot* and **Generate**."
+    _folder_path, count, newest = capture
+    when = _dt.datetime.fromtimestamp(newest).strftime("%Y-%m-%d %H:%M:%S")
+    age = _ago((time.time() if now is None else now) - newest)
+    return f"**Last X/Y/Z grid:** {count} image{'s' if count != 1 else ''}, captured {when} ({age})"
+
+
 def _folder(services: UiServices, path: str, what: str) -> Path:
     try:
         resolved = resolve_allowed(path, services.allowed_roots(), services.data_path)
@@ -133,7 +179,8 @@ def run_evaluation(
     progress: Callable[[int, int, str], None] | None = None,
     uploaded_references: Path | None = None,
 ) -> EvaluationView:
-    manifest = None
+    notify = progress or (lambda done, total, message: None)
+    manifest, source_line = None, None
     if source == SOURCE_RUN:
         if not run_choice:
             raise InputError("choose a run")
@@ -146,6 +193,7 @@ def run_evaluation(
         if captured is None:
             raise InputError("no X/Y/Z plot has run since the WebUI started")
         images_dir, out_dir = captured, captured / "lycoris-eval"
+        source_line = xyz_summary(services)
     else:
         images_dir = _folder(services, folder, "folder")
         out_dir = images_dir / "lycoris-eval"
@@ -164,14 +212,20 @@ def run_evaluation(
     )
     config.trigger = parse_trigger_mapping([t for t in trigger.splitlines() if t.strip()])
     config.should_stop = services.cancel.is_set
+    # chunks of one encoder batch: progress (and Cancel) answer per batch, not per 32 images
+    config.chunk_images = max(1, min(config.chunk_images, config.batch_size))
     if not services.busy.acquire(blocking=False):
         raise EvaluationBusy("an evaluation is already running; wait for it or press Cancel")
     try:
         services.cancel.clear()
+        if services.lock is not nullcontext:
+            notify(0, 0, "waiting for the WebUI to finish its current job")
         with services.lock():
-            document = evaluate(images_dir, config, progress)
+            notify(0, 0, "reading the images and loading the scoring models")
+            document = evaluate(images_dir, config, notify)
     finally:
         services.busy.release()
+    notify(0, 0, "writing the reports and plots")
     if source == SOURCE_RUN:
         done, failed = len(store.finished()), len(store.failures())
         total = int(manifest.get("total_images") or 0)
@@ -182,9 +236,11 @@ def run_evaluation(
             )
     write_reports(document, out_dir)
     tables = report_tables(document, manifest)
+    if tables.get("warning"):  # report.md is read here too: name the switch the user has
+        tables["warning"] = tab_words(tables["warning"], services)
     files = write_report_files(tables, out_dir)
     view = EvaluationView(
-        status=_status(document, out_dir),
+        status=_status(document, out_dir, services, source_line),
         document=document,
         tables=tables,
         out_dir=out_dir,
@@ -195,16 +251,43 @@ def run_evaluation(
     return view
 
 
-def _status(document: dict[str, Any], out_dir: Path) -> str:
+def tab_words(text: str, services: UiServices) -> str:
+    """Messages written for the command line, in the words of the page they are shown on."""
+    text = text.replace(CLI_RANDOM_WEIGHTS_HINT, services.random_weights_hint)
+    text = text.replace("pass --reference DIR", "fill in the target reference folder")
+    return text.replace("(--reference)", "(target reference folder)")
+
+
+def gradio_progress(progress: Callable[..., Any]) -> Callable[[int, int, str], None]:
+    """The evaluation's ``(done, total, message)`` callback as ``gr.Progress`` calls:
+    ``progress(done/total, desc="encoding images 12/40")``; a message without a count
+    (total 0: loading models, writing reports) keeps the bar where it is."""
+    fraction = [0.0]
+
+    def report(done: int, total: int, message: str) -> None:
+        if total > 0:
+            fraction[0] = min(max(done / total, 0.0), 1.0)
+            message = f"{message} {done}/{total}"
+        progress(fraction[0], desc=message)
+
+    return report
+
+
+def _status(
+    document: dict[str, Any], out_dir: Path, services: UiServices | None = None, source_line: str | None = None
+) -> str:
     run = document["run"]
+    words = (lambda text: tab_words(text, services)) if services is not None else (lambda text: text)
     lines = []
     if run.get("warning"):
-        lines.append(f"**{run['warning']}**")
+        lines.append(f"**{words(run['warning'])}**")
     if run.get("partial"):
         part = run["partial"]
         lines.append(f"**Partial results:** cancelled after {part['images_scored']} of {part['images_total']} images.")
+    if source_line:
+        lines.append(source_line)
     lines.append(f"Scored {run['n_images']} images in {run['n_cells']} cells; reports in `{out_dir}`.")
-    lines += [f"* {note}" for note in run.get("notes", []) if note != run.get("warning")]
+    lines += [f"* {words(note)}" for note in run.get("notes", []) if note != run.get("warning")]
     if run.get("skipped"):
         lines.append(f"* {len(run['skipped'])} file(s) skipped: " + "; ".join(s["error"] for s in run["skipped"][:5]))
     if run.get("generation_failures"):
@@ -242,66 +325,191 @@ def thumbnails(document: dict[str, Any], images_dir: Path, per_metric: int = 1) 
     return out
 
 
-def _frames(view: EvaluationView) -> dict[str, Any]:
+CELL_COLUMNS = ["checkpoint", "adapter", "type", "trained on", "weight", "prompt type", "n"]
+SUMMARY_COLUMNS = ["checkpoint", "adapter", "type", "weight", "overall rank"]
+BEST_COLUMNS = ["adapter", "checkpoint", "weight", "overall rank"]
+BY_TYPE_COLUMNS = ["adapter type", "checkpoint"]
+TRUST_COLUMNS = ["metric", "distractor", "adapter", "accuracy", "AUC", "verdict"]
+# display only (scores.json / scores.csv keep full precision): metric values to 4 significant
+# digits, ranks to 2 decimals; "" where there is no value (never NaN: it is not JSON)
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
+    """A table that always has its real headers, also when it has no row."""
     import pandas as pd
 
+    return pd.DataFrame([[_blank(row.get(c)) for c in columns] for row in rows], columns=columns, dtype=object)
+
+
+def _frames(view: EvaluationView) -> dict[str, Any]:
     metrics = list(view.tables["metrics"])
 
     def mean_std(row: dict[str, Any], name: str) -> str:
         mean, std = row.get(name), row.get(f"{name}_std")
         if mean is None:
             return ""
-        return f"{mean:.4g}" + (f" ± {std:.2g}" if std is not None else "")
+        spread = round_sig(std, 2)
+        return fmt_metric(mean) + ("" if spread is None else f" ± {spread:.2g}")
 
-    cells = pd.DataFrame(
+    cells = _frame(
         [
             {
                 "checkpoint": r["checkpoint"],
                 "adapter": r["adapter"] or "(none)",
                 "type": r["adapter_type"] or "",
                 "trained on": r["trained_on"] or "",
-                "weight": r["weight"],
+                "weight": round_sig(r["weight"]),
                 "prompt type": r["prompt_type"],
                 "n": r["n_images"],
                 **{m: mean_std(r, m) for m in metrics},
             }
             for r in view.tables["cells"]
-        ]
+        ],
+        CELL_COLUMNS + metrics,
     )
-    summary = pd.DataFrame(
+    summary = _frame(
         [
             {
                 "checkpoint": r["checkpoint"],
                 "adapter": r["adapter"] or "(none)",
                 "type": r["adapter_type"] or "",
-                "weight": r["weight"],
-                "overall rank": r["overall_rank"],
-                **{f"{m} rank": r[f"{m}_rank"] for m in metrics},
+                "weight": round_sig(r["weight"]),
+                "overall rank": round_rank(r["overall_rank"]),
+                **{f"{m} rank": round_rank(r.get(f"{m}_rank")) for m in metrics},
             }
             for r in view.tables["summary"]
-        ]
+        ],
+        SUMMARY_COLUMNS + [f"{m} rank" for m in metrics],
     )
-    trust = pd.DataFrame(
+    best = _frame(
         [
             {
-                "metric": t["metric"],
-                "distractor": t["distractor"],
+                "adapter": r["adapter"],
+                "checkpoint": r["checkpoint"],
+                "weight": round_sig(r["weight"]),
+                "overall rank": round_rank(r["overall_rank"]),
+            }
+            for r in view.tables["best_weight"]
+        ],
+        BEST_COLUMNS,
+    )
+    by_type = _frame(
+        [
+            {
+                "adapter type": r["adapter_type"] or "unknown",
+                "checkpoint": r["checkpoint"],
+                **{m: round_sig(r.get(m)) for m in metrics},
+            }
+            for r in view.tables["by_type"]
+        ],
+        BY_TYPE_COLUMNS + metrics,
+    )
+    trust = _frame(
+        [
+            {
+                "metric": t.get("metric"),
+                "distractor": t.get("distractor"),
                 "adapter": t.get("adapter") or "(all)",
-                "accuracy": t["accuracy"],
-                "AUC": t["auc"],
-                "verdict": t["verdict"],
+                "accuracy": round_sig(t.get("accuracy")),
+                "AUC": round_sig(t.get("auc")),
+                "verdict": t.get("verdict"),
             }
             for t in view.tables["trust"]
-        ]
+        ],
+        TRUST_COLUMNS,
     )
-    by_type = pd.DataFrame(view.tables["by_type"])
-    best = pd.DataFrame(view.tables["best_weight"])
     return {"cells": cells, "summary": summary, "trust": trust, "by_type": by_type, "best": best}
+
+
+def empty_notes(view: EvaluationView, frames: dict[str, Any]) -> dict[str, str]:
+    """For each empty table (and the plots), one line saying why it is empty; "" otherwise."""
+    document = view.document
+    adapter_rows = [r for r in view.tables["summary"] if r.get("adapter") is not None]
+    no_adapter = "the source has no image made with an adapter (only no-adapter images)"
+    notes = {name: "" for name in ("cells", "summary", "best", "by_type", "trust", "plots")}
+    if frames["cells"].empty:
+        notes["cells"] = "No cells: no image of the source could be grouped and scored."
+    if frames["summary"].empty:
+        notes["summary"] = "No summary: no cell was scored."
+    unranked = "ranks compare at least two adapter × weight cells of a checkpoint with a metric value"
+    if frames["best"].empty:
+        notes["best"] = f"No best weight: {no_adapter if not adapter_rows else unranked}."
+    if frames["by_type"].empty:
+        why = no_adapter if not adapter_rows else "no adapter cell has a metric value"
+        notes["by_type"] = f"No averages by adapter type: {why}."
+    if frames["trust"].empty:
+        if not document["run"].get("distractor_dirs") or not document["run"].get("reference_dir"):
+            notes["trust"] = (
+                "The trust check needs a reference set and at least one distractor set "
+                "(fill in the target reference folder and the distractor folders)."
+            )
+        else:
+            notes["trust"] = (
+                "No trust verdict: the check uses "
+                + ", ".join(TRUST_METRICS)
+                + "; none of them was selected or has a value."
+            )
+    if not view.plots:
+        notes["plots"] = "No plots: heatmaps and weight curves need adapter cells with a metric value."
+    return notes
+
+
+OUTPUTS = (
+    "status",
+    "cells",
+    "cells_note",
+    "summary",
+    "summary_note",
+    "best",
+    "best_note",
+    "by_type",
+    "by_type_note",
+    "plots",
+    "plots_note",
+    "thumbs",
+    "trust",
+    "trust_note",
+    "files",
+    "all_cells",
+)
+
+
+def _table(gr: Any, frame: Any) -> Any:
+    """A table's update: shown with its headers when it has rows, else hidden (its note says why)."""
+    return gr.update(value=frame, visible=not frame.empty)
+
+
+def _source_updates(gr: Any, services: UiServices, source: str) -> list[Any]:
+    """Show the controls of the chosen source (run picker, folder, the X/Y/Z capture's summary)."""
+    return [
+        gr.update(visible=source == SOURCE_RUN),
+        gr.update(visible=source == SOURCE_RUN),
+        gr.update(visible=source == SOURCE_FOLDER),
+        gr.update(value=xyz_summary(services) if source == SOURCE_XYZ else "", visible=source == SOURCE_XYZ),
+    ]
 
 
 def build_ui(services: UiServices) -> Any:
     """The tab's Blocks (used as the WebUI tab and as the standalone app)."""
     import gradio as gr
+
+    def table(elem_id: str, columns: list[str], label: str | None = None, wrap: bool = False) -> Any:
+        return gr.Dataframe(
+            value=_frame([], columns),
+            headers=columns,
+            interactive=False,
+            visible=False,
+            wrap=wrap,
+            label=label,
+            elem_id=elem_id,
+        )
+
+    def note(elem_id: str) -> Any:
+        return gr.Markdown(NOT_YET, elem_id=elem_id, elem_classes=["lycoris-eval-note"])
 
     with gr.Blocks(analytics_enabled=False, css=None) as blocks:
         with gr.Row(elem_id="lycoris-eval-tab"):
@@ -312,10 +520,13 @@ def build_ui(services: UiServices) -> Any:
                     label="Source",
                     elem_id="lycoris-eval-source",
                 )
+                xyz_info = gr.Markdown(visible=False, elem_id="lycoris-eval-xyz-info")
                 run = gr.Dropdown(choices=run_choices(services), label="Run (newest first)", elem_id="lycoris-eval-run")
-                refresh = gr.Button("Refresh runs", elem_id="lycoris-eval-refresh-runs")
                 run_info = gr.Markdown(elem_id="lycoris-eval-run-info")
-                folder = gr.Textbox(label="Folder (inside the allowed roots)", elem_id="lycoris-eval-folder")
+                folder = gr.Textbox(
+                    label="Folder (inside the allowed roots)", visible=False, elem_id="lycoris-eval-folder"
+                )
+                refresh = gr.Button("Refresh", elem_id="lycoris-eval-refresh-runs")
                 references = gr.Textbox(label="Target reference folder", elem_id="lycoris-eval-ref")
                 reference_files = gr.File(
                     label="…or upload reference images",
@@ -330,7 +541,10 @@ def build_ui(services: UiServices) -> Any:
                     label="Trigger mapping (WORD=TEXT per line)", lines=2, elem_id="lycoris-eval-trigger-tab"
                 )
                 metrics = gr.CheckboxGroup(
-                    choices=list(METRICS), value=list(DEFAULT_METRICS), label="Metrics", elem_id="lycoris-eval-metrics"
+                    choices=list(METRICS),
+                    value=[m for m in services.default_metrics() if m in METRICS] or list(DEFAULT_METRICS),
+                    label="Metrics",
+                    elem_id="lycoris-eval-metrics",
                 )
                 device = gr.Dropdown(
                     choices=["settings", "auto", "cpu", "cuda", "mps"],
@@ -350,13 +564,18 @@ def build_ui(services: UiServices) -> Any:
                         label="Prompt type",
                         elem_id="lycoris-eval-filter",
                     )
-                    cells = gr.Dataframe(interactive=False, elem_id="lycoris-eval-cells")
+                    cells_note = note("lycoris-eval-cells-note")
+                    cells = table("lycoris-eval-cells", CELL_COLUMNS)
                     all_cells = gr.State(None)
                 with gr.Tab("Summary"):
-                    summary = gr.Dataframe(interactive=False, elem_id="lycoris-eval-summary")
-                    best = gr.Dataframe(interactive=False, label="Best weight per checkpoint")
-                    by_type = gr.Dataframe(interactive=False, label="By adapter type")
+                    summary_note = note("lycoris-eval-summary-note")
+                    summary = table("lycoris-eval-summary", SUMMARY_COLUMNS, "Ranks (1 = best within the checkpoint)")
+                    best_note = gr.Markdown(elem_id="lycoris-eval-best-note", elem_classes=["lycoris-eval-note"])
+                    best = table("lycoris-eval-best", BEST_COLUMNS, "Best weight per checkpoint")
+                    by_type_note = gr.Markdown(elem_id="lycoris-eval-by-type-note", elem_classes=["lycoris-eval-note"])
+                    by_type = table("lycoris-eval-by-type", BY_TYPE_COLUMNS, "By adapter type")
                 with gr.Tab("Heatmaps & plots"):
+                    plots_note = note("lycoris-eval-plots-note")
                     plots = gr.Gallery(
                         label="Compatibility heatmaps and metric vs weight",
                         columns=2,
@@ -368,10 +587,12 @@ def build_ui(services: UiServices) -> Any:
                         label="Best and worst cells next to the baseline", columns=4, elem_id="lycoris-eval-thumbs"
                     )
                 with gr.Tab("Trust"):
-                    trust = gr.Dataframe(interactive=False, elem_id="lycoris-eval-trust")
+                    trust_note = note("lycoris-eval-trust-note")
+                    trust = table("lycoris-eval-trust", TRUST_COLUMNS, wrap=True)
                 files = gr.File(label="Downloads", file_count="multiple", elem_id="lycoris-eval-files")
 
         def on_evaluate(src, run_c, fold, refs, ref_files, dist, trig, mets, dev, ptype, progress=gr.Progress()):  # noqa: B008
+            report = gradio_progress(progress)
             try:
                 uploaded = save_uploads(services, ref_files)
                 view = run_evaluation(
@@ -384,26 +605,65 @@ def build_ui(services: UiServices) -> Any:
                     trig or "",
                     mets,
                     dev,
-                    lambda d, t, m: progress((d, max(t, 1)), desc=m),
+                    report,
                     uploaded,
                 )
             except LycorisEvalError as exc:
-                return [f"**Error:** {exc}"] + [None] * 9
+                hidden = gr.update(visible=False)
+                cleared = {name: hidden for name in ("cells", "summary", "best", "by_type", "trust")}
+                cleared.update({f"{n}_note": "" for n in ("cells", "summary", "best", "by_type", "trust", "plots")})
+                cleared.update(plots=None, thumbs=None, files=None, all_cells=None)
+                return [f"**Error:** {tab_words(str(exc), services)}"] + [cleared[name] for name in OUTPUTS[1:]]
             frames = _frames(view)
-            return [
-                view.status,
-                filter_cells(frames["cells"], ptype),
-                frames["summary"],
-                frames["best"],
-                frames["by_type"],
-                view.plots,
-                view.thumbnails,
-                frames["trust"],
-                [str(p) for p in view.files if p.exists()],
-                frames["cells"],
-            ]
+            notes = empty_notes(view, frames)
+            shown = filter_cells(frames["cells"], ptype)
+            cells_note_text = notes["cells"] or _cells_note(frames["cells"], shown, ptype)
+            values = {
+                "status": view.status,
+                "cells": _table(gr, shown),
+                "cells_note": cells_note_text,
+                "summary": _table(gr, frames["summary"]),
+                "summary_note": notes["summary"],
+                "best": _table(gr, frames["best"]),
+                "best_note": notes["best"],
+                "by_type": _table(gr, frames["by_type"]),
+                "by_type_note": notes["by_type"],
+                "plots": view.plots,
+                "plots_note": notes["plots"],
+                "thumbs": view.thumbnails,
+                "trust": _table(gr, frames["trust"]),
+                "trust_note": notes["trust"],
+                "files": [str(p) for p in view.files if p.exists()],
+                "all_cells": frames["cells"],
+            }
+            return [values[name] for name in OUTPUTS]
 
-        event = go.click(
+        def on_filter(frame, ptype):
+            if frame is None:
+                return gr.update(), gr.update()
+            shown = filter_cells(frame, ptype)
+            text = _cells_note(frame, shown, ptype)
+            return _table(gr, shown), text
+
+        components = {
+            "status": status,
+            "cells": cells,
+            "cells_note": cells_note,
+            "summary": summary,
+            "summary_note": summary_note,
+            "best": best,
+            "best_note": best_note,
+            "by_type": by_type,
+            "by_type_note": by_type_note,
+            "plots": plots,
+            "plots_note": plots_note,
+            "thumbs": thumbs,
+            "trust": trust,
+            "trust_note": trust_note,
+            "files": files,
+            "all_cells": all_cells,
+        }
+        go.click(
             on_evaluate,
             inputs=[
                 source,
@@ -417,17 +677,45 @@ def build_ui(services: UiServices) -> Any:
                 device,
                 prompt_filter,
             ],
-            outputs=[status, cells, summary, best, by_type, plots, thumbs, trust, files, all_cells],
+            outputs=[components[name] for name in OUTPUTS],
         )
         # our own flag: the evaluation stops at the next chunk and shows what it has (marked partial)
         cancel.click(lambda: services.cancel.set(), inputs=[], outputs=[])
-        del event
-        refresh.click(lambda: gr.update(choices=run_choices(services)), inputs=[], outputs=[run])
+
+        def on_source(src):
+            return _source_updates(gr, services, src)
+
+        def on_refresh(src):
+            return [gr.update(choices=run_choices(services)), *_source_updates(gr, services, src)[3:]]
+
+        source.change(on_source, inputs=[source], outputs=[run, run_info, folder, xyz_info])
+        refresh.click(on_refresh, inputs=[source], outputs=[run, xyz_info])
         run.change(lambda choice: run_summary(services, choice), inputs=[run], outputs=[run_info])
-        prompt_filter.change(filter_cells, inputs=[all_cells, prompt_filter], outputs=[cells])
-    blocks.lycoris_eval_handlers = {"evaluate": on_evaluate}
+        prompt_filter.change(on_filter, inputs=[all_cells, prompt_filter], outputs=[cells, cells_note])
+    blocks.lycoris_eval_handlers = {"evaluate": on_evaluate, "filter": on_filter, "source": on_source}
+    blocks.lycoris_eval_outputs = OUTPUTS
     blocks.lycoris_eval_default_metrics = list(metrics.value)
     return blocks
+
+
+def _cells_note(frame: Any, shown: Any, prompt_type: str) -> str:
+    """Why the cells table is empty after the prompt-type filter, or why a metric column is blank."""
+    if frame is None or frame.empty:
+        return ""
+    if shown.empty:
+        return f"No cell has prompt type “{prompt_type}”: choose “all” or another type."
+    blank = [c for c in shown.columns[len(CELL_COLUMNS) :] if c in METRICS and (shown[c] == "").all()]
+    lines = []
+    paired = [m for m in blank if METRICS[m].needs == "baseline"]
+    if paired:
+        lines.append(
+            f"No value for {', '.join(paired)}: each compares an adapter image with the no-adapter image of the "
+            "same checkpoint, prompt and seed; these cells have no such pair."
+        )
+    other = [m for m in blank if m not in paired]
+    if other:
+        lines.append(f"No value for {', '.join(other)} in these cells (see the notes above).")
+    return "\n\n".join(lines)
 
 
 def launch_standalone(roots: list[Path], port: int, config: EvalConfig) -> None:

@@ -731,7 +731,7 @@ def last_xyz() -> Path | None:
 
 
 def ui_services() -> Any:
-    from .ui import UiServices
+    from .ui import WEBUI_RANDOM_WEIGHTS_HINT, UiServices
 
     def lock() -> Any:
         from modules import call_queue
@@ -746,6 +746,7 @@ def ui_services() -> Any:
         last_xyz=last_xyz,
         lock=lock,
         default_metrics=default_metrics,
+        random_weights_hint=WEBUI_RANDOM_WEIGHTS_HINT,
     )
 
 

@@ -5,6 +5,7 @@ in test-artifacts/."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -27,6 +28,22 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# collects every progress text the page shows while the evaluation runs
+PROGRESS_WATCH = """() => {
+    window.leProgressSeen = [];
+    const look = () => {
+        const text = document.body.innerText;
+        for (const line of text.split("\\n")) {
+            if (/loading the scoring models|encoding .* \\d+\\/\\d+|writing the reports/.test(line)
+                && !window.leProgressSeen.includes(line)) {
+                window.leProgressSeen.push(line);
+            }
+        }
+    };
+    new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
 
 
 def _free_port() -> int:
@@ -57,11 +74,24 @@ def test_standalone_app_in_a_real_browser(tmp_path):
             metrics = page.locator("#lycoris-eval-metrics label")
             for name in ("text_alignment", "clip_score", "style_loss_tutorial"):
                 metrics.filter(has_text=name).first.click()  # untick the slower ones
+            page.evaluate(PROGRESS_WATCH)
             page.locator("#lycoris-eval-evaluate").click()
             page.locator("#lycoris-eval-status", has_text="Scored").first.wait_for(timeout=180_000)
             cells = page.locator("#lycoris-eval-cells")
             assert cells.get_by_text("styleA").count() >= 2 and cells.get_by_text("ckB").count() >= 1
+            headers = [h.strip() for h in cells.locator("thead th").all_inner_texts()]
+            assert headers[:3] == ["checkpoint", "adapter", "type"], headers
+            # the progress said what it was doing, with counts (not only "processing | 3.0s")
+            seen = page.evaluate("window.leProgressSeen")
+            assert any("loading the scoring models" in t for t in seen), seen
+            assert any(re.search(r"encoding images \d+/\d+", t) for t in seen), seen
             page.screenshot(path=str(ARTIFACTS / "ui-cells.png"), full_page=True)
+            # no distractor set: the Trust tab explains instead of showing an empty table
+            page.locator(".tab-nav button", has_text="Trust").first.click()
+            page.get_by_text("The trust check needs a reference set").first.wait_for(timeout=10_000)
+            assert not page.locator("#lycoris-eval-trust").is_visible()
+            assert "undefined" not in page.locator("#lycoris-eval-tab").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "ui-trust.png"), full_page=True)
             page.locator(".tab-nav button", has_text="Heatmaps & plots").first.click()
             heatmap = page.locator("#lycoris-eval-plots img").first
             heatmap.wait_for(timeout=60_000)
@@ -71,3 +101,63 @@ def test_standalone_app_in_a_real_browser(tmp_path):
     finally:
         blocks.close()
     assert (ARTIFACTS / "ui-heatmaps.png").stat().st_size > 10_000
+
+
+FAKE_HOST_PAGE = """<!doctype html><html><body>
+<div id="tabs"><div class="tab-nav"><button id="t1">txt2img</button><button id="t2">LyCORIS Eval</button></div></div>
+<div id="txt2img_results"><div id="image_buttons_txt2img" class="image-buttons">
+  <div class="form"><button class="lg secondary gradio-button tool svelte-abc123">📂</button></div>
+</div></div>
+<div id="lycoris-eval-source"><input type="radio" name="s" value="Run" checked><input type="radio" name="s" value="Last X/Y/Z grid"></div>
+<button id="lycoris-eval-refresh-runs">Refresh</button>
+<script>
+  window.leClicks = [];
+  document.getElementById("t2").onclick = function () { window.leClicks.push("tab"); };
+  document.getElementById("lycoris-eval-refresh-runs").onclick = function () { window.leClicks.push("refresh"); };
+  window.gradioApp = function () { return document; };
+  window.onUiLoaded = function (callback) { window.leLoaded = callback; };
+</script></body></html>"""
+
+
+def test_evaluate_button_looks_like_the_host_buttons():
+    """The front end on a page shaped like WebUI v1.10.1's txt2img results: the button copies
+    the host button's classes (Svelte hash included, "tool" left out), opens the tab with
+    "Last X/Y/Z grid" selected, and leaves no page globals."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed here")
+    from playwright.sync_api import sync_playwright
+
+    script = (Path(__file__).resolve().parents[1] / "javascript" / "lycoris_eval.js").read_text()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_content(FAKE_HOST_PAGE)
+        before = set(page.evaluate("Object.keys(window)"))
+        page.add_script_tag(content=script)
+        after = set(page.evaluate("Object.keys(window)"))
+        assert after - before - {"leLoaded"} == set()  # no page globals (leLoaded: the fake onUiLoaded)
+        page.evaluate("window.leLoaded()")  # what the WebUI does once its page is built
+        button = page.locator("#lycoris-eval-after-xyz")
+        assert button.get_attribute("class") == "lg secondary gradio-button svelte-abc123 lycoris-eval-button"
+        assert button.text_content() == "Evaluate"
+        page.evaluate("window.leLoaded()")  # a second call adds no second button
+        assert page.locator("#lycoris-eval-after-xyz").count() == 1
+        button.click()
+        page.wait_for_function("window.leClicks.length >= 2")
+        assert page.evaluate("window.leClicks") == ["tab", "refresh"]
+        assert page.locator('#lycoris-eval-source input[value="Last X/Y/Z grid"]').is_checked()
+        # without a host button to copy from, the host's plain classes
+        page.set_content(
+            FAKE_HOST_PAGE.replace('<div class="form">', '<div class="form" hidden>').replace(
+                "<button class", "<span class"
+            )
+        )
+        page.add_script_tag(content=script)
+        page.evaluate("window.leLoaded()")
+        assert page.locator("#lycoris-eval-after-xyz").get_attribute("class") == (
+            "lg secondary gradio-button lycoris-eval-button"
+        )
+        browser.close()
+    assert errors == []

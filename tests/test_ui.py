@@ -14,7 +14,7 @@ from lycoris_eval.errors import InputError
 from lycoris_eval.evaluate import EvalConfig
 from lycoris_eval.ui import SOURCE_FOLDER, SOURCE_RUN, SOURCE_XYZ, UiServices, build_ui, run_evaluation
 
-from .helpers import SMALL, make_grid, make_set
+from .helpers import SMALL, make_grid, make_set, page_p
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["style_loss_base", "style_loss_ref", "image_similarity", "vendi", "psnr_base"]
@@ -72,6 +72,21 @@ def test_refused_paths_and_missing_sources(tmp_path):
         run_evaluation(services, SOURCE_RUN, "", "", "", "", "", FAST, "settings")
 
 
+def named(blocks, out) -> dict:
+    """The handler's outputs by name; a table's ``gr.update`` gives its value (a DataFrame)
+    and, under ``NAME:visible``, whether it is shown."""
+    values = dict(zip(blocks.lycoris_eval_outputs, out, strict=True))
+    for name, value in list(values.items()):
+        if isinstance(value, dict) and str(value.get("__type__", "")).endswith("update"):
+            values[f"{name}:visible"] = value.get("visible")
+            values[name] = value.get("value")
+    return values
+
+
+def no_progress(value, desc=None):
+    return None
+
+
 def test_gradio_tab_handler_fills_every_output(tmp_path):
     make_grid(tmp_path / "grid")
     blocks = build_ui(services_for(tmp_path))
@@ -81,17 +96,27 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
     def progress(value, desc=None):
         calls.append((value, desc))
 
-    out = handler(
-        SOURCE_FOLDER, None, "grid", "", None, "", "", ["style_loss_base", "vendi"], "settings", "all", progress
+    out = named(
+        blocks,
+        handler(
+            SOURCE_FOLDER, None, "grid", "", None, "", "", ["style_loss_base", "vendi"], "settings", "all", progress
+        ),
     )
-    status, cells, summary, best, by_type, plots, thumbs, trust, files, all_cells = out
+    status, cells, summary, files = out["status"], out["cells"], out["summary"], out["files"]
     assert "Scored 6 images in 3 cells" in status and "RANDOM WEIGHTS" in status
     assert list(cells.columns[:6]) == ["checkpoint", "adapter", "type", "trained on", "weight", "prompt type"]
-    assert len(cells) == 3 and "±" in cells["style_loss_base"].iloc[1]
+    assert len(cells) == 3 and "±" in cells["style_loss_base"].iloc[1] and out["cells:visible"]
     assert "overall rank" in summary.columns and len(files) >= 4 and calls
     from lycoris_eval.ui import filter_cells
 
+    all_cells = out["all_cells"]
     assert len(filter_cells(all_cells, "trigger")) == 0 and len(filter_cells(all_cells, "all")) == 3
+    # the prompt-type filter hides an emptied table and says why
+    shown, note = blocks.lycoris_eval_handlers["filter"](all_cells, "trigger")
+    assert shown["visible"] is False and list(shown["value"].columns[:2]) == ["checkpoint", "adapter"]
+    assert "No cell has prompt type “trigger”" in note
+    shown, note = blocks.lycoris_eval_handlers["filter"](all_cells, "all")
+    assert shown["visible"] is True and len(shown["value"]) == 3 and note == ""
     refs = make_set(tmp_path / "upload-src", 2, 77)
     uploaded = handler(
         SOURCE_FOLDER,
@@ -106,11 +131,15 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
         "all",
         progress,
     )
-    assert "style_loss_ref" in uploaded[1].columns and "refs-" in json.dumps(
+    assert "style_loss_ref" in named(blocks, uploaded)["cells"].columns and "refs-" in json.dumps(
         json.loads((tmp_path / "grid" / "lycoris-eval" / "scores.json").read_text())["run"]["reference_dir"]
     )
-    error = handler(SOURCE_FOLDER, None, "/etc", "", None, "", "", ["vendi"], "settings", "all", progress)
-    assert error[0].startswith("**Error:**") and "outside the allowed roots" in error[0]
+    error = named(
+        blocks, handler(SOURCE_FOLDER, None, "/etc", "", None, "", "", ["vendi"], "settings", "all", progress)
+    )
+    assert error["status"].startswith("**Error:**") and "outside the allowed roots" in error["status"]
+    # an error hides the tables (never Gradio's placeholder "1 2 3" headers from a None value)
+    assert all(error[f"{t}:visible"] is False and error[t] is None for t in ("cells", "summary", "trust"))
 
 
 def test_xyz_capture_groups_cells_by_the_plot_labels(fake_webui, tmp_path):
@@ -119,7 +148,7 @@ def test_xyz_capture_groups_cells_by_the_plot_labels(fake_webui, tmp_path):
     adapter_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter")
     weight_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter weight")
     seed_opt = next(o for o in ns.xyz.axis_options if o.label == "Seed")
-    p = ns.processing.StableDiffusionProcessingTxt2Img(prompt="a cat", seed=5)
+    p = page_p(ns, ns.scripts.scripts_txt2img, prompt="a cat", seed=5)
     processed = ns.xyz.run_plot(
         p, [(adapter_opt, ["style_lora", "style_loha"]), (weight_opt, [0.5, 1.0]), (seed_opt, [1, 2])]
     )
@@ -223,21 +252,19 @@ def test_second_click_and_cancel(tmp_path):
     blocks = build_ui(services)
     handler = blocks.lycoris_eval_handlers["evaluate"]
 
-    def no_progress(value, desc=None):
-        return None
-
     with services.busy:  # an evaluation is running
         out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", no_progress)
     assert "already running" in out[0]
 
     def cancel_on_first_tick(value, desc=None):
-        services.cancel.set()  # what the Cancel button does
+        if desc and desc.startswith("encoding"):
+            services.cancel.set()  # what the Cancel button does
 
     original = services.eval_config
     services.eval_config = lambda: EvalConfig(**{**original().__dict__, "chunk_images": 1})
     out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", cancel_on_first_tick)
     assert "**Partial results:** cancelled after 3 of 9 images" in out[0]
-    assert len(out[1]) == 3  # the cells are all listed; only the scored ones have values
+    assert len(named(blocks, out)["cells"]) == 3  # the cells are all listed; only the scored ones have values
     out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", no_progress)
     assert "Partial" not in out[0]  # the flag is cleared for the next run
 
@@ -265,3 +292,205 @@ def test_incomplete_or_emptied_runs(fake_webui, tmp_path):
         image.unlink()
     with pytest.raises(InputError, match="no images in"):
         run_evaluation(services, SOURCE_RUN, "inc1", "", "", "", "", ["vendi"], "settings")
+
+
+# --- the tab's polish: progress text, real headers, rounding, WebUI words, X/Y/Z capture, button
+
+
+def test_progress_reports_each_step_with_counts(tmp_path):
+    """gr.Progress gets a description from the first second (models loading) and then
+    "encoding images 3/6" per encoder batch, not one jump to 100 % at the end."""
+    from lycoris_eval.ui import gradio_progress
+
+    calls = []
+    report = gradio_progress(lambda value, desc=None: calls.append((value, desc)))
+    report(0, 0, "loading")
+    report(12, 40, "encoding images")
+    report(0, 0, "writing")
+    assert calls == [(0.0, "loading"), (0.3, "encoding images 12/40"), (0.3, "writing")]
+
+    make_grid(tmp_path / "grid")  # 6 images in pair groups of 3 (baseline + 2 weights)
+    services = services_for(tmp_path)
+    original = services.eval_config
+    services.eval_config = lambda: EvalConfig(**{**original().__dict__, "batch_size": 2})
+    blocks = build_ui(services)
+    calls.clear()
+    blocks.lycoris_eval_handlers["evaluate"](
+        SOURCE_FOLDER,
+        None,
+        "grid",
+        "",
+        None,
+        "",
+        "",
+        ["vendi"],
+        "settings",
+        "all",
+        lambda v, desc=None: calls.append((v, desc)),
+    )
+    descs = [d for _, d in calls]
+    assert descs[0] == "reading the images and loading the scoring models"
+    assert "encoding images 3/6" in descs and "encoding images 6/6" in descs  # one tick per batch-sized chunk
+    assert descs[-1] == "writing the reports and plots"
+    fractions = [v for v, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(0.0 <= v <= 1.0 for v in fractions)
+
+
+def test_every_table_has_real_headers_and_empty_ones_say_why(tmp_path):
+    from lycoris_eval.ui import BEST_COLUMNS, CELL_COLUMNS, TRUST_COLUMNS
+
+    make_grid(tmp_path / "grid", adapters=())  # only no-adapter images, no distractor set
+    blocks = build_ui(services_for(tmp_path))
+    out = named(
+        blocks,
+        blocks.lycoris_eval_handlers["evaluate"](
+            SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
+        ),
+    )
+    for name in ("cells", "summary", "best", "by_type", "trust"):
+        frame = out[name]
+        assert list(frame.columns) and not any(str(c).isdigit() for c in frame.columns), (name, frame.columns)
+        assert "undefined" not in " ".join(map(str, frame.columns)) and not frame.isna().any().any()
+    assert out["cells:visible"] and out["cells_note"].startswith("No value for psnr_base: each compares an adapter")
+    assert list(out["trust"].columns) == TRUST_COLUMNS and out["trust"].empty and out["trust:visible"] is False
+    assert out["trust_note"].startswith("The trust check needs a reference set and at least one distractor set")
+    assert list(out["best"].columns) == BEST_COLUMNS and out["best:visible"] is False
+    assert (
+        "no image made with an adapter" in out["best_note"] and "no image made with an adapter" in out["by_type_note"]
+    )
+    assert out["plots_note"].startswith("No plots")
+    # before any evaluation: real headers too (Gradio would show "1 2 3"), hidden behind a note
+    config = blocks.get_config_file()
+    props = {c["props"].get("elem_id"): c["props"] for c in config["components"]}
+    assert props["lycoris-eval-cells"]["value"]["headers"] == CELL_COLUMNS
+    assert props["lycoris-eval-trust"]["value"]["headers"] == TRUST_COLUMNS
+    for elem_id in ("lycoris-eval-cells", "lycoris-eval-summary", "lycoris-eval-best", "lycoris-eval-trust"):
+        assert props[elem_id]["visible"] is False and props[elem_id]["headers"][0] != "1"
+    assert props["lycoris-eval-trust-note"]["value"].startswith("Nothing evaluated yet")
+
+
+def test_tables_round_for_display_only(tmp_path):
+    from lycoris_eval.report import round_sig
+
+    # 4 adapter x weight cells per checkpoint: ranks are thirds, so rounding shows
+    make_grid(tmp_path / "grid", adapters=(("a", 0.5), ("a", 1.0), ("b", 0.5), ("b", 1.0)))
+    make_set(tmp_path / "ref", 3, 60)
+    make_set(tmp_path / "doodle", 3, 900, scale=0.3)
+    blocks = build_ui(services_for(tmp_path))
+    out = named(
+        blocks,
+        blocks.lycoris_eval_handlers["evaluate"](
+            SOURCE_FOLDER, None, "grid", "ref", None, "doodle", "", FAST, "settings", "all", no_progress
+        ),
+    )
+    ranks = [v for c in out["summary"].columns if "rank" in c for v in out["summary"][c] if v != ""]
+    assert ranks and all(v == round(v, 2) for v in ranks)
+    for column in FAST:
+        for text in out["cells"][column]:
+            if text:
+                mean = text.split(" ± ")[0]
+                assert len(mean.replace("-", "").replace(".", "").lstrip("0").split("e")[0]) <= 4, text
+    assert all(v == round_sig(v) for c in FAST if c in out["by_type"] for v in out["by_type"][c] if v != "")
+    assert all(v == round_sig(v) for c in ("accuracy", "AUC") for v in out["trust"][c]) and len(out["trust"])
+    # the files keep full precision
+    document = json.loads((tmp_path / "grid" / "lycoris-eval" / "scores.json").read_text())
+    full = [s["overall_rank"] for s in document["summaries"] if s["overall_rank"] is not None]
+    assert any(r != round(r, 2) for r in full)
+    csv_text = (tmp_path / "grid" / "lycoris-eval" / "scores.csv").read_text()
+    mean = document["cells"][1]["metrics"]["vendi"]["mean"]
+    assert repr(float(mean)) in csv_text and f"{mean:.4g}" != repr(float(mean))
+    md = (tmp_path / "grid" / "lycoris-eval" / "report.md").read_text()
+    assert f"| {full[0]:.2f} |" in md or f"{full[0]:.2f}" in md
+
+
+def test_random_weights_banner_names_the_webui_setting(tmp_path):
+    from lycoris_eval.ui import WEBUI_RANDOM_WEIGHTS_HINT
+
+    make_grid(tmp_path / "grid")
+    standalone = run_evaluation(services_for(tmp_path), SOURCE_FOLDER, "", "grid", "", "", "", ["vendi"], "settings")
+    assert "--random-weights" in standalone.status  # python -m lycoris_eval ui --random-weights
+    services = services_for(tmp_path)
+    services.random_weights_hint = WEBUI_RANDOM_WEIGHTS_HINT
+    view = run_evaluation(services, SOURCE_FOLDER, "", "grid", "", "", "", ["vendi"], "settings")
+    assert "Settings → LyCORIS Eval → Dry run: random scoring weights" in view.status
+    assert "--random-weights" not in view.status
+    md = (tmp_path / "grid" / "lycoris-eval" / "report.md").read_text()
+    assert "Dry run: random scoring weights" in md and "--random-weights" not in md
+    document = json.loads((tmp_path / "grid" / "lycoris-eval" / "scores.json").read_text())
+    assert "--random-weights" in document["run"]["warning"]  # the file is not reworded
+    # CLI words in errors become the tab's words
+    blocks = build_ui(services)
+    error = blocks.lycoris_eval_handlers["evaluate"](
+        SOURCE_FOLDER, None, "grid", "", None, "", "", ["style_loss_ref"], "settings", "all", no_progress
+    )
+    assert "--reference" not in error[0] and "target reference folder" in error[0]
+
+
+def test_last_xyz_grid_shows_when_it_was_captured(tmp_path):
+    import datetime
+    import os
+
+    from lycoris_eval.ui import xyz_summary
+
+    assert "No X/Y/Z plot grid captured yet" in xyz_summary(services_for(tmp_path))
+    paths = make_grid(tmp_path / "xyz-last")
+    captured = datetime.datetime(2024, 5, 6, 7, 8, 9).timestamp()
+    for i, path in enumerate(paths):
+        os.utime(path, (captured - 60 * i, captured - 60 * i))  # the newest one is the capture time
+    services = services_for(tmp_path, last_xyz=lambda: tmp_path / "xyz-last")
+    text = xyz_summary(services, now=captured + 2 * 86400)
+    assert text == "**Last X/Y/Z grid:** 6 images, captured 2024-05-06 07:08:09 (2 days ago)"
+    assert "(just now)" in xyz_summary(services, now=captured + 5)
+    # the source radio shows it under the choice, and hides the run picker and folder box
+    blocks = build_ui(services)
+    run, run_info, folder, info = blocks.lycoris_eval_handlers["source"](SOURCE_XYZ)
+    assert run["visible"] is False and folder["visible"] is False and info["visible"] is True
+    assert "6 images, captured 2024-05-06 07:08:09" in info["value"]
+    run, run_info, folder, info = blocks.lycoris_eval_handlers["source"](SOURCE_FOLDER)
+    assert folder["visible"] is True and info["visible"] is False and run["visible"] is False
+    # and the status after scoring it says which grid was scored
+    view = run_evaluation(services, SOURCE_XYZ, "", "", "", "", "", ["vendi"], "settings")
+    assert "6 images, captured 2024-05-06 07:08:09" in view.status
+
+
+def test_evaluate_button_copies_the_host_button_classes():
+    js = (ROOT / "javascript" / "lycoris_eval.js").read_text()
+    code = "\n".join(line for line in js.splitlines() if not line.strip().startswith("//"))
+    assert "svelte-cmf5ev" not in code  # the Svelte hash is read from a host button at run time
+    assert '"lg", "secondary", "gradio-button"' in js and "#image_buttons_txt2img button" in js
+    assert "onUiLoaded" in js and "lycoris-eval-button" in js
+
+
+def test_metrics_default_to_the_setting(tmp_path):
+    services = services_for(tmp_path)
+    services.default_metrics = lambda: ["vendi", "psnr_base"]  # the WebUI's "Default metrics" setting
+    assert build_ui(services).lycoris_eval_default_metrics == ["vendi", "psnr_base"]
+
+
+def test_blank_metric_columns_are_explained_and_not_drawn(tmp_path):
+    """An X/Y/Z grid of adapters only (no no-adapter image): the paired metrics have no value;
+    the table says why, and no empty heatmap is drawn for them."""
+    from lycoris_eval.plots import heatmap_png
+
+    make_grid(tmp_path / "grid", adapters=(("a", 0.5), ("b", 1.0)))
+    for path in (tmp_path / "grid").glob("*-base-*.png"):
+        path.unlink()
+    blocks = build_ui(services_for(tmp_path))
+    out = named(
+        blocks,
+        blocks.lycoris_eval_handlers["evaluate"](
+            SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
+        ),
+    )
+    assert out["cells:visible"] and "No value for psnr_base: each compares an adapter image" in (out["cells_note"])
+    names = {Path(p).name for p in out["files"]}
+    assert "heatmap-vendi.png" in names and "heatmap-psnr_base.png" not in names
+    empty = {"rows": ["a"], "columns": ["ck"], "values": [[None]], "higher_is_better": True, "trained_on": {}}
+    assert heatmap_png(empty, "t") is None
+
+
+def test_webui_names_the_random_weights_setting(fake_webui):
+    from lycoris_eval.ui import WEBUI_RANDOM_WEIGHTS_HINT
+
+    fake_webui.adapter.setup()
+    assert fake_webui.adapter.ui_services().random_weights_hint == WEBUI_RANDOM_WEIGHTS_HINT

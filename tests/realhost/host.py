@@ -136,6 +136,7 @@ class Host:
         if self.auth:
             args += ["--api-auth", f"{self.auth[0]}:{self.auth[1]}"]
         args += list(self.extra)
+        self._log_offset = len(self.log_text())
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
@@ -143,6 +144,12 @@ class Host:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the WebUI exited with {self.proc.returncode}:\n{self.log_tail()}")
+            # No request before start-up is over: with --ui the page is served before the
+            # host adds its API middleware, and a request then makes that fail ("Cannot add
+            # middleware after an application has started").
+            if "Startup time:" not in self.log_text()[self._log_offset :]:
+                time.sleep(0.5)
+                continue
             try:
                 if self.client(timeout=5).get("/sdapi/v1/sd-models").status_code == 200:
                     return self
