@@ -121,3 +121,34 @@ def test_garbage_infotext_is_not_fatal(tmp_path):
     pattern(1).save(tmp_path / "x.png", pnginfo=info)
     meta = describe(read_image_file(tmp_path / "x.png"))
     assert meta.seed is None and meta.checkpoint is None
+
+
+def test_adapter_at_weight_zero_is_the_baseline_it_pairs_with(tmp_path):
+    """An X/Y/Z plot's "<lora:x:0>" changes nothing: it is the no-adapter image of its seed."""
+    from PIL import PngImagePlugin
+
+    from .helpers import pattern
+
+    for name, prompt in (("zero", "a cat, <lora:styleA:0>"), ("half", "a cat, <lora:styleA:0.5>")):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("parameters", infotext(prompt, 3))
+        pattern(1).save(tmp_path / f"{name}.png", pnginfo=info)
+    zero, half = (describe(read_image_file(tmp_path / f"{n}.png")) for n in ("zero", "half"))
+    assert (zero.adapter, zero.weight, zero.is_baseline) == (None, 0.0, True)
+    assert (half.adapter, half.weight) == ("styleA", 0.5)
+    assert find_baselines([zero, half])[half.pair_key] is zero
+
+
+def test_run_store_record_is_the_truth_for_extension_runs(tmp_path):
+    """The host may rewrite the infotext (tags stripped): the run store says what an image is."""
+    from PIL import PngImagePlugin
+
+    from .helpers import pattern
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", 'a cat\nSteps: 4, Seed: 3, Model: ckA, Lora hashes: "styleA: 0123abcd"')
+    pattern(1).save(tmp_path / "x.png", pnginfo=info)
+    record = {"checkpoint": "ckA", "adapter": "styleA", "weight": 0.5, "prompt": "a cat", "prompt_type": "style"}
+    meta = describe(read_image_file(tmp_path / "x.png"), {**record, "seed": 3})
+    assert (meta.adapter, meta.weight, meta.prompt, meta.prompt_type, meta.seed) == ("styleA", 0.5, "a cat", "style", 3)
+    assert meta.raw_prompt == "a cat"
