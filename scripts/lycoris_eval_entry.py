@@ -3,6 +3,6 @@ extension's root on ``sys.path`` and registers the ``Script`` subclasses it find
 module's namespace. All logic lives in the ``lycoris_eval`` package; nothing heavy is
 imported or loaded here (scoring models load lazily, when used)."""
 
-from lycoris_eval.webui_adapter import LycorisEvalGridScript, setup  # noqa: F401
+from lycoris_eval.webui import LycorisEvalGridScript, setup  # noqa: F401
 
 setup()

@@ -26,14 +26,14 @@ def distractor_dir(tmp_path: Path) -> Path:
 
 
 FAKE_WEBUI = Path(__file__).parent / "fake_webui"
-_HOST_MODULES = ("modules", "networks", "xyz_grid.py", "lycoris_eval.webui_adapter")
+_HOST_MODULES = ("modules", "networks", "xyz_grid.py")
 
 
 def _drop_host_modules():
     import sys
 
     for name in list(sys.modules):
-        if name in _HOST_MODULES or name.startswith("modules."):
+        if name in _HOST_MODULES or name.startswith(("modules.", "lycoris_eval.webui")):
             del sys.modules[name]
 
 
@@ -76,6 +76,6 @@ def fake_webui(monkeypatch, tmp_path):
     ns.processing.FAILURES.clear()
     ns.processing.CALLS.clear()
     ns.sd_models.LOADS.clear()
-    ns.adapter = importlib.import_module("lycoris_eval.webui_adapter")
+    ns.adapter = importlib.import_module("lycoris_eval.webui")
     yield ns
     _drop_host_modules()

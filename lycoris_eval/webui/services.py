@@ -1,0 +1,173 @@
+"""What the HTTP API and the Evaluate tab get from the WebUI: grids run from an API call
+(with the host's script runner, as ``text2imgapi`` makes its ``p``), checks of ``base``
+values against the host's vocabularies, encoder status, the queue lock, the tab's services.
+
+v1.10.1 counterparts: ``modules/api/api.py`` (``Api``, ``text2imgapi``),
+``modules/call_queue.py`` (``queue_lock``), ``modules/sd_samplers.py``,
+``modules/sd_schedulers.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules import processing, scripts, shared
+
+from ..errors import LycorisEvalError
+from ..grid_runner import GridRunner, RunResult
+from ..grid_spec import GridSpec
+from .host import WebUIHost, check_base, page_settings
+from .script import score_run
+from .settings import _data_path, allowed_roots, default_metrics, eval_config_from_settings, opt, outputs_root
+from .xyz import last_xyz
+
+
+class ApiHost(WebUIHost):
+    """A grid started over HTTP: progress and cancel go to its job too."""
+
+    def __init__(self, p: Any, job: Any) -> None:
+        super().__init__(p)
+        self.job = job
+
+    def progress(self, done: int, total: int, text: str) -> None:
+        super().progress(done, total, text)
+        self.job.progress(done, total, text)
+
+    def interrupted(self) -> bool:
+        return bool(self.job.cancel_requested) or super().interrupted()
+
+
+_APP: dict[str, Any] = {}
+
+
+def host_api() -> Any:
+    """The host's ``modules.api.api.Api`` instance (the owner of ``/sdapi/v1/txt2img``)."""
+    app = _APP.get("app")
+    for route in getattr(app, "routes", []) if app is not None else []:
+        if getattr(route, "path", None) == "/sdapi/v1/txt2img":
+            return getattr(route.endpoint, "__self__", None)
+    return None
+
+
+def setup_txt2img_scripts(p: Any) -> None:
+    """Give an API-made ``p`` the txt2img script runner and its default arguments, as the
+    host's own ``text2imgapi`` does. Without ``p.scripts`` the host strips the ``<lora:…>``
+    tags from the infotext (``p.prompts`` is reset only for scripted runs) and always-on
+    scripts do not run."""
+    runner = scripts.scripts_txt2img
+    api = host_api()  # its __init__ has initialised the runner, as for text2imgapi
+    if runner is None or api is None:
+        raise LycorisEvalError("the WebUI's API is not running (start it with --api or --nowebui)")
+    if not getattr(api, "default_script_arg_txt2img", None):
+        api.default_script_arg_txt2img = api.init_default_script_args(runner)
+    p.scripts = runner
+    p.script_args = tuple(api.default_script_arg_txt2img)
+
+
+def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
+    fields = {k: v for k, v in spec.base.items() if k != "prompt_prefix"}
+    p = processing.StableDiffusionProcessingTxt2Img(
+        sd_model=shared.sd_model, prompt=str(spec.base.get("prompt_prefix", "")), **fields
+    )
+    p.is_api = True
+    p.outpath_grids = getattr(shared.opts, "outdir_txt2img_grids", "outputs/txt2img-grids")
+    p.outpath_samples = getattr(shared.opts, "outdir_txt2img_samples", "outputs/txt2img-images")
+    setup_txt2img_scripts(p)
+    spec.base = {**page_settings(p), **spec.base}
+    shared.state.begin(job="lycoris_eval_grid")
+    try:
+        result = GridRunner(ApiHost(p, job), outputs_root(), grid_limit=int(opt("grid_limit", 500))).run(spec, confirm)
+    finally:
+        shared.state.end()
+    if spec.score and not result.interrupted and not result.stopped:
+        job.progress(job.done, job.total, "scoring")
+        score_run(result, spec)
+    return result
+
+
+def encoders_status() -> list[dict[str, Any]]:
+    from ..encoders import ENCODERS, LOADED_ENCODERS, EncoderOptions, make_encoder
+    from ..errors import MissingWeightsError
+
+    config = eval_config_from_settings()
+    options = EncoderOptions(config.device, config.weights_dir, config.random_weights, False, config.batch_size)
+    kwargs = {"openclip": {"model_name": config.clip_model}, "dinov2": {"arch": config.dinov2_arch}}
+    out = []
+    for name in ENCODERS:
+        entry: dict[str, Any] = {"name": name, "loaded": name in LOADED_ENCODERS, "device": None}
+        try:
+            encoder = make_encoder(name, options, **kwargs.get(name, {}))
+            entry["device"] = LOADED_ENCODERS.get(name, encoder.device)
+            entry["weights"] = encoder.weights_identity()
+            entry["present"] = True
+        except MissingWeightsError as exc:
+            entry.update(present=False, message=str(exc))
+        except LycorisEvalError as exc:
+            entry.update(present=False, message=str(exc))
+        out.append(entry)
+    return out
+
+
+def api_services() -> Any:
+    from ..api import ApiServices, parse_credentials
+
+    def webui_version() -> str | None:
+        return WebUIHost(None).info().get("webui_version")
+
+    def queue_lock() -> Any:
+        from modules import call_queue
+
+        return call_queue.queue_lock
+
+    return ApiServices(
+        outputs_root=outputs_root(),
+        data_path=_data_path(),
+        allowed_roots=allowed_roots,
+        credentials=lambda: parse_credentials(getattr(shared.cmd_opts, "api_auth", None)),
+        adapters=lambda: WebUIHost(None).adapters(),
+        queue_lock=queue_lock,
+        run_grid=api_run_grid,
+        eval_config=eval_config_from_settings,
+        interrupt=lambda: shared.state.interrupt(),
+        webui_version=webui_version,
+        encoders_status=encoders_status,
+        check_base=check_base,
+        prepare_grid=lambda spec, confirm: GridRunner(
+            WebUIHost(None), outputs_root(), grid_limit=int(opt("grid_limit", 500))
+        ).prepare(spec, confirm),
+    )
+
+
+def ui_services() -> Any:
+    from ..ui import WEBUI_RANDOM_WEIGHTS_HINT, UiServices
+
+    def lock() -> Any:
+        from modules import call_queue
+
+        return call_queue.queue_lock
+
+    return UiServices(
+        outputs_root=outputs_root(),
+        data_path=_data_path(),
+        allowed_roots=allowed_roots,
+        eval_config=eval_config_from_settings,
+        last_xyz=last_xyz,
+        lock=lock,
+        default_metrics=default_metrics,
+        random_weights_hint=WEBUI_RANDOM_WEIGHTS_HINT,
+    )
+
+
+def on_ui_tabs() -> list[tuple[Any, str, str]]:
+    from ..ui import build_ui
+
+    return [(build_ui(ui_services()), "LyCORIS Eval", "lycoris_eval")]
+
+
+def on_app_started(demo: Any, app: Any) -> None:
+    """Mount the API when the WebUI's API is on (``--api`` or ``--nowebui``)."""
+    _APP["app"] = app
+    if getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False):
+        from ..api import mount
+
+        mount(app, api_services())

@@ -1,0 +1,103 @@
+"""Settings and paths: the extension's options (Settings → LyCORIS Eval), where its
+files live, and the one builder of :class:`~lycoris_eval.evaluate.EvalConfig` from them
+(Script, API and tab all score with the same configuration).
+
+v1.10.1 counterparts: ``modules/shared.py`` (``opts``), ``modules/options.py``
+(``OptionInfo``), ``modules/paths.py`` (``data_path``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from modules import shared
+
+from ..metrics import DEFAULT_METRICS
+
+SETTINGS_SECTION = ("lycoris_eval", "LyCORIS Eval")
+
+
+def opt(name: str, default: Any) -> Any:
+    return getattr(shared.opts, f"lycoris_eval_{name}", default)
+
+
+def _data_path() -> Path:
+    try:
+        from modules import paths
+
+        return Path(paths.data_path)
+    except (ImportError, AttributeError):
+        return Path.cwd()
+
+
+def outputs_root() -> Path:
+    root = Path(opt("outdir", "outputs/lycoris-eval"))
+    return root if root.is_absolute() else _data_path() / root
+
+
+def weights_dir() -> Path:
+    folder = Path(opt("weights_dir", "models/lycoris-eval"))
+    return folder if folder.is_absolute() else _data_path() / folder
+
+
+def on_ui_settings() -> None:
+    section = SETTINGS_SECTION
+    options = {
+        "lycoris_eval_weights_dir": ("models/lycoris-eval", "Folder of scoring weights (VGG19, OpenCLIP, DINOv2)"),
+        "lycoris_eval_outdir": ("outputs/lycoris-eval", "Run store folder"),
+        "lycoris_eval_grid_limit": (500, "Largest grid run without confirmation (images)"),
+        "lycoris_eval_batch_size": (8, "Scoring batch size"),
+        "lycoris_eval_device": ("auto", "Scoring device (auto, cpu, cuda, mps)"),
+        "lycoris_eval_keep_models": (False, "Keep scoring models loaded between evaluations"),
+        "lycoris_eval_clip_model": ("ViT-L-14", "OpenCLIP model for text alignment (paper: ViT-L-14)"),
+        "lycoris_eval_dinov2_arch": ("vitl14", "DINOv2 architecture (paper: vitl14; vits14 for small GPUs)"),
+        "lycoris_eval_offline": (False, "Never download scoring weights"),
+        "lycoris_eval_random_weights": (False, "Dry run: random scoring weights (numbers mean nothing)"),
+        "lycoris_eval_allowed_roots": ("", "Extra folders the API and the Evaluate tab may read (one per line)"),
+        "lycoris_eval_default_metrics": (",".join(DEFAULT_METRICS), "Default metrics (comma-separated)"),
+    }
+    for key, (default, label) in options.items():
+        shared.opts.add_option(key, shared.OptionInfo(default, label, section=section))
+
+
+def default_metrics() -> list[str]:
+    """The "Default metrics" setting, checked: unknown names are dropped with a warning."""
+    from ..metrics import METRICS
+
+    names = [m.strip() for m in str(opt("default_metrics", ",".join(DEFAULT_METRICS))).split(",") if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        print(f"[lycoris-eval] setting 'Default metrics': unknown {', '.join(unknown)} ignored", file=sys.stderr)
+    known = [m for m in names if m in METRICS]
+    return known or list(DEFAULT_METRICS)
+
+
+def eval_config_from_settings() -> Any:
+    """The one place settings become an :class:`EvalConfig` (Script, API, tab)."""
+    from ..evaluate import EvalConfig
+    from .host import adapter_info
+
+    return EvalConfig(
+        metrics=tuple(default_metrics()),
+        device=opt("device", "auto"),
+        weights_dir=weights_dir(),
+        batch_size=int(opt("batch_size", 8)),
+        keep_models_loaded=bool(opt("keep_models", False)),
+        clip_model=str(opt("clip_model", "ViT-L-14")),
+        dinov2_arch=str(opt("dinov2_arch", "vitl14")),
+        allow_download=not bool(opt("offline", False)),
+        random_weights=bool(opt("random_weights", False)),
+        adapter_info=adapter_info,
+    )
+
+
+def allowed_roots() -> list[Path]:
+    roots = [outputs_root(), _data_path() / "outputs"]
+    for key in ("outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples"):
+        value = getattr(shared.opts, key, "")
+        if value:
+            roots.append(Path(value) if Path(value).is_absolute() else _data_path() / value)
+    roots += [Path(line.strip()) for line in str(opt("allowed_roots", "")).splitlines() if line.strip()]
+    return roots
