@@ -2,7 +2,7 @@
 # Set up .venv pinned like AUTOMATIC1111 WebUI v1.10.1 (constraints/webui-1.10.1.txt).
 #   bash tools/setup.sh           the package and what it needs to run (CLI, standalone UI)
 #   bash tools/setup.sh --tests   also the test tools, the original DINOv2 code used as a test
-#                                 reference, the real WebUI v1.10.1 in .realhost/ (from
+#                                 reference, the real WebUI v1.10.1 in realhost/ (from
 #                                 ../shared/realhost, when present) and, as root on Debian,
 #                                 chromium for the browser tests
 # Safe to run again: pip skips what is already there.
@@ -20,9 +20,11 @@ if [ "$TESTS" = 1 ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps dinov2==0.0.1.dev2
     # The real WebUI v1.10.1 for the real-host tests (tests/realhost), built offline from the
     # project's shared fixtures when they are there; elsewhere those tests skip with one line.
+    # Not in a dot-folder: gradio 3.41 refuses every /file= path with a hidden part (HTTP 403),
+    # so a WebUI under one serves none of its JavaScript.
     REALHOST_SETUP=../shared/realhost/setup.sh
     if [ -f "$REALHOST_SETUP" ]; then
-        bash "$REALHOST_SETUP" "${LYCORIS_EVAL_REALHOST:-.realhost}" >/dev/null
+        bash "$REALHOST_SETUP" "${LYCORIS_EVAL_REALHOST:-realhost}" >/dev/null
     fi
     # The browser test drives Debian's chromium (Playwright is told where it is; nothing is downloaded).
     if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -11,7 +11,7 @@ import pytest
 from .host import ENV, HOST_SETTINGS, Host, install_extension, realhost_dest, write_settings, write_weights
 
 SKIP_REASON = (
-    "real WebUI not built: `bash tools/setup.sh --tests` builds it in .realhost/ "
+    "real WebUI not built: `bash tools/setup.sh --tests` builds it in realhost/ "
     f"(or bash ../shared/realhost/setup.sh DIR and {ENV}=DIR)"
 )
 

@@ -39,16 +39,16 @@ HOST_SETTINGS = {
     "grid_save": False,
 }
 _IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", ".realhost", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts", "*.egg-info", "out"
+    ".venv", ".git", "realhost", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts", "*.egg-info", "out"
 )
 
 
 def realhost_dest() -> Path | None:
-    """``$LYCORIS_EVAL_REALHOST``, else ``.realhost/`` (where ``tools/setup.sh --tests`` builds it)."""
+    """``$LYCORIS_EVAL_REALHOST``, else ``realhost/`` (where ``tools/setup.sh --tests`` builds it)."""
     value = os.environ.get(ENV, "").strip()
     if value:
         return Path(value).resolve()
-    default = ROOT / ".realhost"
+    default = ROOT / "realhost"
     return default if (default / "a1111" / "launch.py").is_file() else None
 
 
