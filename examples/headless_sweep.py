@@ -17,13 +17,25 @@ import json
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from typing import NoReturn
 
 PREFIX = "/lycoris-eval/v1"
 
 
+def fail(message: str) -> NoReturn:
+    """One line on stderr and exit code 2, as ``python -m lycoris_eval`` does for bad input."""
+    print(f"lycoris-eval: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 class Client:
     def __init__(self, url: str, auth: str | None) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            fail(f"--url {url}: give the WebUI's address, e.g. http://127.0.0.1:7860")
+        self.base = url
         self.url = url.rstrip("/") + PREFIX
         self.headers = {"Content-Type": "application/json"}
         if auth:
@@ -36,8 +48,14 @@ class Client:
             with urllib.request.urlopen(request, timeout=600) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
-            sys.exit(f"{method} {path}: HTTP {exc.code}: {detail}")
+            detail = " ".join(exc.read().decode(errors="replace").split())
+            if 400 <= exc.code < 500:  # the request was refused: bad input
+                fail(f"{method} {path}: HTTP {exc.code}: {detail}")
+            sys.exit(f"lycoris-eval: error: {method} {path}: HTTP {exc.code}: {detail}")
+        except (urllib.error.URLError, OSError) as exc:  # refused, unknown host, timed out, dropped
+            reason = getattr(exc, "reason", None) or exc
+            text = getattr(reason, "strerror", None) or str(reason)
+            fail(f"cannot reach the WebUI at {self.base}: {text}; start it with --api")
 
 
 def bar(done: int, total: int, text: str, eta: float | None) -> None:

@@ -4,11 +4,16 @@ It stands in for what the grid runner writes: PNGs with the WebUI's infotext for
 2 checkpoints x (no adapter + 2 adapters x 2 weights) x 2 prompts x 2 seeds, a target
 reference set ("ink wash" strokes) and a distractor set (coloured doodles).
 
-    python examples/make_example.py
+    python examples/make_example.py [--out DIR]
+
+Deterministic: running it again writes the same bytes (the shipped files are its output).
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,26 +66,35 @@ def save(arr: np.ndarray, path: Path, infotext: str | None = None) -> None:
     Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8)).save(path, pnginfo=info, optimize=True)
 
 
+def model_hash(checkpoint: str) -> str:
+    """A stand-in for the WebUI's short model hash (10 hex digits of a SHA-256), stable
+    across runs: Python's ``hash()`` of a string changes with every process."""
+    return hashlib.sha256(checkpoint.encode("utf-8")).hexdigest()[:10]
+
+
 def infotext(prompt: str, seed: int, checkpoint: str, prompt_type: str) -> str:
     return (
         f"{prompt}\nNegative prompt: lowres, blurry\n"
         f"Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: {seed}, Size: {SIZE}x{SIZE}, "
-        f"Model hash: {abs(hash(checkpoint)) % 16**8:08x}, Model: {checkpoint}, "
+        f"Model hash: {model_hash(checkpoint)}, Model: {checkpoint}, "
         f"LyCORIS prompt type: {prompt_type}, Version: v1.10.1"
     )
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Regenerate the example grid, reference and doodle sets.")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder to write grid/, reference/, doodle/ into")
+    out = parser.parse_args(argv).out
     for sub in ("grid", "reference", "doodle"):
-        (HERE / sub).mkdir(exist_ok=True)
-        for old in (HERE / sub).glob("*.png"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        for old in (out / sub).glob("*.png"):
             old.unlink()
     for ck_name, ck in CHECKPOINTS.items():
         for p_index, (ptype, prompt) in enumerate(PROMPTS):
             for seed in SEEDS:
                 base = scene(seed, ck, p_index)
                 stem = f"{ck_name}-p{p_index}-s{seed}"
-                save(base, HERE / "grid" / f"{stem}-base.png", infotext(prompt, seed, ck_name, ptype))
+                save(base, out / "grid" / f"{stem}-base.png", infotext(prompt, seed, ck_name, ptype))
                 for adapter, strength in ADAPTERS.items():
                     for weight in WEIGHTS:
                         pull = strength * weight * (0.7 if ck else 1.0)
@@ -88,13 +102,13 @@ def main() -> None:
                         tagged = f"{prompt}, <lora:{adapter}:{weight}>"
                         save(
                             img,
-                            HERE / "grid" / f"{stem}-{adapter}-{weight}.png",
+                            out / "grid" / f"{stem}-{adapter}-{weight}.png",
                             infotext(tagged, seed, ck_name, ptype),
                         )
     for i in range(6):
-        save(inkwash(50 + i), HERE / "reference" / f"inkwash-{i}.png")
+        save(inkwash(50 + i), out / "reference" / f"inkwash-{i}.png")
     for i in range(4):
-        save(doodle(i), HERE / "doodle" / f"doodle-{i}.png")
+        save(doodle(i), out / "doodle" / f"doodle-{i}.png")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,31 @@
-"""Command line: ``python -m lycoris_eval evaluate IMAGES_DIR [options]``."""
+"""Command line: ``python -m lycoris_eval evaluate IMAGES_DIR [options]``.
+
+Every problem with the user's input ends in one line on stderr, ``lycoris-eval: error: …``,
+and exit code 2; the checks that need no model run before any encoding work, so a typo in
+``--out`` costs nothing and writes nothing.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import socket
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import LycorisEvalError
+from .errors import InputError, LycorisEvalError
 from .metrics import DEFAULT_METRICS, METRICS
+
+if TYPE_CHECKING:
+    from .evaluate import EvalConfig
+
+UI_PACKAGES = ("gradio", "pandas")  # the `ui` extra of pyproject.toml
+UI_EXTRA_HINT = 'install the `ui` extra: pip install "sd-webui-lycoris-eval[ui]" (or run: bash tools/setup.sh)'
 
 
 def _metric_list(text: str) -> tuple[str, ...]:
@@ -91,14 +106,85 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+# --------------------------------------------------------------------------------------
+# checks that run before any work
 
-    from .evaluate import EvalConfig, evaluate
+
+def check_images_folder(folder: Path) -> None:
+    """IMAGES_DIR exists, is a folder and holds image files (not yet whether they decode)."""
+    from .images import list_image_files
+
+    list_image_files(folder)
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself or its closest ancestor that exists (``Path.exists`` is False under a file)."""
+    current = path
+    while not current.exists() and current.parent != current:
+        current = current.parent
+    return current
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an ``--out`` that cannot take the reports, creating nothing: an existing file,
+    a path under a file, or a place where no file can be created (probed with an anonymous
+    temporary file, since ``os.access`` says yes to root on read-only folders)."""
+    existing = _nearest_existing(out)
+    if not existing.is_dir():
+        where = "is a file" if existing == out else f"is under {existing}, which is a file"
+        raise InputError(f"--out {out} {where}; give a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create files in {existing} ({exc.strerror or exc})") from None
+
+
+def check_roots(roots: Sequence[Path]) -> None:
+    for root in roots:
+        if not root.exists():
+            raise InputError(f"root folder not found: {root}")
+        if not root.is_dir():
+            raise InputError(f"root {root} is not a folder")
+
+
+def check_port(port: int) -> None:
+    """The port is valid and free on 127.0.0.1, so Gradio's own ``OSError`` never shows."""
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port {port}: a port is a whole number from 1 to 65535")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if os.name != "nt":  # as the server will: a port left in TIME_WAIT is free (on Windows this would steal it)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise InputError(
+                f"--port {port}: 127.0.0.1:{port} is not free ({exc.strerror or exc}); choose another --port"
+            ) from None
+
+
+def _module_available(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a broken install, or a module entry without a spec
+        return False
+
+
+def check_ui_packages() -> None:
+    missing = [name for name in UI_PACKAGES if not _module_available(name)]
+    if missing:
+        raise InputError(f"the standalone app needs {' and '.join(missing)}; {UI_EXTRA_HINT}")
+
+
+# --------------------------------------------------------------------------------------
+# commands
+
+
+def _config(args: argparse.Namespace) -> EvalConfig:
+    from .evaluate import EvalConfig
     from .prompts import parse_trigger_mapping
-    from .report import text_table, write_reports
 
-    config = EvalConfig(
+    return EvalConfig(
         metrics=args.metrics,
         reference_dir=args.reference,
         distractor_dirs=tuple(args.distractor),
@@ -119,6 +205,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
         tutorial_seed=args.tutorial_seed,
         vendi_q=args.vendi_q,
     )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .evaluate import evaluate
+    from .report import text_table, write_reports
+
+    config = _config(args)
+    config.validate()
+    out = args.out or (args.images / "lycoris-eval")
+    check_images_folder(args.images)
+    check_out_dir(out)
     bars: list[Any] = []  # created on the first progress report, so errors before any work stay clean
 
     def progress(done: int, total: int, message: str) -> None:
@@ -134,15 +233,52 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     try:
         document = evaluate(args.images, config, progress)
+    except BaseException:
+        for bar in bars:
+            bar.leave = False  # the error line takes the bar's place: stderr ends in one line
+        raise
     finally:
         for bar in bars:
             bar.close()
-    out = args.out or (args.images / "lycoris-eval")
-    paths = write_reports(document, out)
+    try:
+        paths = write_reports(document, out)
+    except OSError as exc:
+        raise LycorisEvalError(f"--out {out}: cannot write the reports ({exc.strerror or exc})") from None
     if not args.quiet:
         print(text_table(document))
     print(f"wrote {paths['json']} and {paths['csv']}")
     return 0
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    check_roots(args.roots)
+    check_port(args.port)
+    check_ui_packages()
+    from .evaluate import EvalConfig
+    from .ui import launch_standalone
+
+    config = EvalConfig(
+        device=args.device,
+        weights_dir=args.weights_dir,
+        random_weights=args.random_weights,
+        allow_download=not args.offline,
+    )
+    try:
+        launch_standalone(args.roots, args.port, config)
+    except ModuleNotFoundError as exc:  # found but not importable (a half-installed extra)
+        if (exc.name or "").split(".")[0] not in UI_PACKAGES:
+            raise
+        raise InputError(f"the standalone app cannot import {exc.name}; {UI_EXTRA_HINT}") from None
+    return 0
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """What survives a Ctrl-C: the cache keeps finished features, unless it was turned off."""
+    if args.command != "evaluate":
+        return "lycoris-eval: interrupted"
+    if args.no_cache:
+        return "lycoris-eval: interrupted; nothing was kept (--no-cache: features were not cached)"
+    return "lycoris-eval: interrupted; features computed so far are in the cache (run again to resume)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,22 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "evaluate":
             return run_evaluate(args)
         if args.command == "ui":
-            from .evaluate import EvalConfig
-            from .ui import launch_standalone
-
-            config = EvalConfig(
-                device=args.device,
-                weights_dir=args.weights_dir,
-                random_weights=args.random_weights,
-                allow_download=not args.offline,
-            )
-            launch_standalone(args.roots, args.port, config)
-            return 0
+            return run_ui(args)
     except LycorisEvalError as exc:
         print(f"lycoris-eval: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("lycoris-eval: interrupted; features computed so far are in the cache", file=sys.stderr)
+        print(interrupted_message(args), file=sys.stderr)
         return 130
     parser.error(f"unknown command {args.command}")
     return 2

@@ -112,23 +112,37 @@ class ScannedSet:
     folder: Path
     records: list[ImageRecord]
     problems: list[dict[str, str]]
+    unreadable: list[str] = field(default_factory=list)  # why image files could not be read
+
+
+def first_reasons(reasons: list[str], limit: int = 3) -> str:
+    """The first few reasons on one line (a folder of 1000 broken files gives a short message)."""
+    shown = [" ".join(r.split()) for r in reasons[:limit]]
+    more = len(reasons) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+def no_readable_image(label: str, folder: Path, reasons: list[str]) -> InputError:
+    return InputError(f"{label} folder {folder}: no image is readable ({first_reasons(reasons)})")
 
 
 def scan_folder(folder: Path, label: str) -> ScannedSet:
     paths, skipped = list_image_files(folder)
     records: list[ImageRecord] = []
     problems = [{"set": label, "file": p.name, "error": reason} for p, reason in skipped]
+    unreadable: list[str] = []
     for path in paths:
         try:
             record = read_image_file(path)
         except BadImageError as exc:
             problems.append({"set": label, "file": path.name, "error": str(exc)})
+            unreadable.append(str(exc))
             continue
         record.release_bytes()  # re-read at decode time; keeps RAM flat on big folders
         records.append(record)
     if not records:
-        raise InputError(f"{label} folder {folder} has no usable image: " + "; ".join(p["error"] for p in problems))
-    return ScannedSet(label, Path(folder), records, problems)
+        raise no_readable_image(label, folder, unreadable)
+    return ScannedSet(label, Path(folder), records, problems, unreadable)
 
 
 # --------------------------------------------------------------------------------------
@@ -655,6 +669,15 @@ class Evaluation:
         return out
 
     # -- main ------------------------------------------------------------------------------
+    def _scored(self, metas: list[ImageMeta], failures: list[str]) -> list[ImageMeta]:
+        """The images that were scored: only these make cells, counts and seeds; the others
+        are under ``run.skipped``. None scored (every image failed to decode or encode) is
+        bad input, unless the run was cancelled before the first image."""
+        scored = [m for i, m in enumerate(metas) if i in self.values]
+        if not scored and self.partial is None:
+            raise no_readable_image("images", self.images_dir, failures)
+        return scored
+
     def run(self) -> dict[str, Any]:
         c = self.config
         generated = scan_folder(self.images_dir, "images")
@@ -687,9 +710,11 @@ class Evaluation:
         try:
             target = self._reference_features(reference, extractor) if reference else None
             distractors = {s.label: self._reference_features(s, extractor) for s in distractor_sets}
+            before = len(self.problems)
             self._generated_pass(metas, extractor, target, distractors)
+            scored = self._scored(metas, generated.unreadable + [p["error"] for p in self.problems[before:]])
             self._text_alignment(metas, extractor)
-            cells = group_cells(metas)
+            cells = group_cells(scored)
             metas_index = {id(m): i for i, m in enumerate(metas)}
             cell_dicts = [self._cell_dict(cell, metas_index, target) for cell in cells]
             summaries = self._summaries(cells, cell_dicts, metas_index, target)
@@ -717,9 +742,10 @@ class Evaluation:
             "encoders": {name: enc.describe() for name, enc in encoders.items()},
             "kid_seed": KID_SEED,
             "vendi_q": c.vendi_q,
-            "n_images": len(generated.records),
+            "n_images": len(scored),
+            "n_files": len(generated.records) + len(generated.problems),
             "partial": self.partial,
-            "n_reference": len(reference.records) if reference else 0,
+            "n_reference": target["n"] if target else 0,
             "n_cells": len(cells),
             "encoded": dict(extractor.encoded),
             "cache": {"hits": cache.hits, "misses": cache.misses, "dir": str(getattr(cache, "directory", "")) or None},
@@ -740,7 +766,7 @@ class Evaluation:
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "run": run,
-            "adapters": self._adapters(metas),
+            "adapters": self._adapters(scored),
             "metrics": metric_info,
             "cells": cell_dicts,
             "summaries": summaries,

@@ -126,7 +126,7 @@ def test_bad_files_are_reported_and_the_rest_scored(tmp_path, grid_dir, referenc
     skipped = {s["file"]: s["error"] for s in doc["run"]["skipped"]}
     assert set(skipped) == {"broken.png", "notes.pdf", "tiny.png", "zz-truncated.png"}
     assert "truncated" in skipped["zz-truncated.png"] and "too small" in skipped["tiny.png"]
-    assert doc["run"]["n_images"] == 7  # truncation is only found when decoding
+    assert doc["run"]["n_images"] == 6 and doc["run"]["n_files"] == 10  # skipped files never count as scored
     assert sum(c["metrics"]["style_loss_ref"]["n"] for c in doc["cells"] if c["metrics"]) == 6
 
 
