@@ -10,6 +10,7 @@ from lycoris_eval.api import PREFIX
 from lycoris_eval.base_values import MAX_PROMPT_CHARS, check_base_values
 from lycoris_eval.grid_spec import SpecError
 
+from .helpers import page_p
 from .test_api import api, grid_body  # noqa: F401 - the fixture
 
 # (case id, body changes, field named in the 422, words in the message)
@@ -80,3 +81,64 @@ def test_base_values_accept_the_page_limits():
     check_base_values({"steps": 150, "width": 2048, "height": 64, "cfg_scale": 1, "denoising_strength": 0.0})
     with pytest.raises(SpecError, match=r"base.width: 2056 is outside 64..2048"):
         check_base_values({"width": 2056})
+
+
+# ---- the Script's arguments (txt2img → Script, or script_args over the API) ----------------
+SCRIPT_CASES = [
+    ("weights-text", {"weights": "0.5, heavy"}, "weights", "not a number"),
+    ("weights-empty", {"weights": ""}, "weights", "at least one weight"),
+    ("seeds-text", {"seeds": "x from y"}, "seeds", "not an integer"),
+    ("seeds-count-zero", {"seeds": "0 from 5"}, "seeds", "count must be 1..10000"),
+    ("prompts-empty", {"prompts": "\n \n"}, "prompts", "at least one prompt"),
+    ("adapters-empty", {"adapters": []}, "adapters", "give at least one"),
+    ("run-id-slash", {"run_id": "a/b"}, "run_id", "letters, digits"),
+    ("trigger-garbage", {"trigger": "no equals sign"}, "trigger", "trigger"),
+    ("spec-json-broken", {"spec_json": "{not json"}, "spec_json", "not valid JSON"),
+    ("spec-json-list", {"spec_json": "[1, 2]"}, "spec", "JSON object"),
+    (
+        "spec-json-steps",
+        {"spec_json": '{"adapters": ["style_lora"], "prompts": ["a"], "base": {"steps": -1}}'},
+        "base.steps",
+        "outside 1..150",
+    ),
+    (
+        "spec-json-sampler",
+        {"spec_json": '{"adapters": ["style_lora"], "prompts": ["a"], "base": {"sampler_name": "Eulr"}}'},
+        "base.sampler_name",
+        "did you mean",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "values", "field", "words"), SCRIPT_CASES, ids=[c[0] for c in SCRIPT_CASES])
+def test_bad_script_arguments_are_refused_before_any_image(fake_webui, case, values, field, words):
+    ns = fake_webui
+    args = {name: "" for name in ns.adapter.ARG_NAMES}
+    args.update(adapters=["style_lora"], weights="1", prompts="a tree", seeds="1", score=False, confirm_large=False)
+    args.update(values)
+    p = page_p(ns, prompt="")
+    processed = ns.adapter.LycorisEvalGridScript().run(p, *[args[k] for k in ns.adapter.ARG_NAMES])
+    assert processed.images == [] and field in processed.comments and words in processed.comments, processed.comments
+    assert not ns.processing.CALLS
+    root = ns.data / "outputs" / "lycoris-eval"
+    assert not root.exists() or not any(root.iterdir()), "nothing written"
+
+
+# ---- the X/Y/Z plot's axis values -----------------------------------------------------------
+XYZ_CASES = [
+    ("adapter-unknown", "LyCORIS: adapter", ["style_lorx"], "Unknown adapter: style_lorx"),
+    ("adapter-twice", "LyCORIS: adapter", ["style_lora", "style_lora"], "duplicated"),
+    ("weight-huge", "LyCORIS: adapter weight", [9.0], "outside -5..5"),
+    ("weight-negative-huge", "LyCORIS: adapter weight", [-7.5], "outside -5..5"),
+    ("weight-twice", "LyCORIS: adapter weight", [0.5, 0.5], "duplicated"),
+]
+
+
+@pytest.mark.parametrize(("case", "axis", "values", "words"), XYZ_CASES, ids=[c[0] for c in XYZ_CASES])
+def test_bad_xyz_axis_values_stop_the_plot_before_any_image(fake_webui, case, axis, values, words):
+    ns = fake_webui
+    ns.adapter.setup()
+    option = next(o for o in ns.xyz.axis_options if o.label == axis)
+    with pytest.raises(RuntimeError, match=words):
+        ns.xyz.run_plot(page_p(ns, prompt="a cat", seed=5), [(option, values)])
+    assert not ns.processing.CALLS
