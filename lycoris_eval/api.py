@@ -40,6 +40,7 @@ from .safe_paths import PathRefused, resolve_allowed
 PREFIX = "/lycoris-eval/v1"
 MAX_UPLOAD_IMAGES = 64
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per decoded image
+MAX_UPLOAD_PIXELS = 8192 * 8192  # per image: a 2048² image upscaled 4× by hires fix still fits
 SYNC_EVALUATE_LIMIT = 32  # more images than this: a job
 
 
@@ -395,7 +396,15 @@ def _write_uploads(items: Any, root: Path, fail: Callable[[int, str | None, str]
                 raise fail(422, field, f"{field}: not valid base64") from None
             try:
                 with Image.open(io.BytesIO(raw)) as image:
+                    pixels = image.width * image.height  # from the header: nothing decoded yet
                     image.verify()
+            except Image.DecompressionBombError:
+                raise fail(413, field, f"{field}: a decompression bomb (too many pixels)") from None
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+                raise fail(422, field, f"{field}: not an image") from None
+            if pixels > MAX_UPLOAD_PIXELS:
+                raise fail(413, field, f"{field}: {pixels} pixels, over the limit of {MAX_UPLOAD_PIXELS}")
+            try:
                 image = Image.open(io.BytesIO(raw))
                 image.load()
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):

@@ -196,6 +196,16 @@ def test_uploads_limits_and_bad_data(api):
     assert too_many.status_code == 413
     huge = c.post(f"{PREFIX}/evaluate", json={"images": ["A" * (28 * 1024 * 1024)]})
     assert huge.status_code == 413
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8200, 8200)).save(buf, "PNG", optimize=True)  # ~100 kB, 67 M pixels
+    flat = c.post(f"{PREFIX}/evaluate", json={"images": [base64.b64encode(buf.getvalue()).decode()]})
+    assert flat.status_code == 413 and "images[0]: 67240000 pixels, over the limit" in flat.text
+    buf = io.BytesIO()
+    Image.new("1", (14000, 14000)).save(buf, "PNG", optimize=True)  # 196 M pixels: PIL's bomb error
+    bomb = c.post(f"{PREFIX}/evaluate", json={"images": [base64.b64encode(buf.getvalue()).decode()]})
+    assert bomb.status_code == 413 and "decompression bomb" in bomb.text
     both = c.post(f"{PREFIX}/evaluate", json={"images": [b64_png()], "folder": "outputs"})
     assert both.status_code == 422 and "exactly one of" in both.text
     good = c.post(
