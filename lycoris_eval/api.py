@@ -28,14 +28,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from . import __version__
-from .errors import InputError, LycorisEvalError
+from .errors import InputError, LycorisEvalError, PathRefused, http_status
 from .evaluate import EvalConfig, evaluate
 from .grid_runner import AdapterRef, RunResult
 from .grid_spec import GRID_JSON_SCHEMA, GridSpec, SpecError
 from .jobs import Job, JobManager
 from .report import report_tables, to_csv
 from .run_store import RunStore, list_runs, new_run_id
-from .safe_paths import PathRefused, resolve_allowed
+from .safe_paths import resolve_allowed
 
 PREFIX = "/lycoris-eval/v1"
 MAX_UPLOAD_IMAGES = 64
@@ -263,8 +263,7 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
         job = jobs.submit("evaluate", work)
         jobs.wait(job.id)
         if job.state == "failed":
-            status = 422 if job.error and job.error.split(":")[0] in _USER_ERRORS else 500
-            raise fail(status, None, job.error or "evaluation failed")
+            raise fail(http_status(job.exception), None, job.error or "evaluation failed")
         return job.result
 
     @router.get("/runs")
@@ -302,15 +301,6 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
 
     return router
 
-
-_USER_ERRORS = {
-    "InputError",
-    "MissingWeightsError",
-    "WeightsMismatchError",
-    "BadImageError",
-    "SpecError",
-    "MetricError",
-}
 
 GRID_EXAMPLE = {
     "sweep": {

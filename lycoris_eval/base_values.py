@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .grid_spec import SpecError
+from .errors import SpecError
 
 MAX_PROMPT_CHARS = 10_000  # a prompt is a few hundred tokens; 10k characters is far beyond any real one
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .base_values import check_prompt_lengths
-from .errors import InputError, LycorisEvalError
+from .errors import AdapterLoadError, CheckpointMismatchError, HostImageError, InputError
 from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
 from .report import write_atomic_bytes as _write_file  # module-level name: tests simulate a full disk
@@ -29,18 +29,6 @@ from .run_store import RunStore, new_run_id
 DEFAULT_GRID_LIMIT = 500
 RUN_KEY = "LyCORIS run"
 CELL_KEY = "LyCORIS cell"
-
-
-class AdapterLoadError(LycorisEvalError):
-    """The host generated an image but could not apply the adapter."""
-
-
-class CheckpointMismatchError(LycorisEvalError):
-    """The host generated with another checkpoint than the one asked for."""
-
-
-class HostImageError(LycorisEvalError):
-    """The host failed on one image (NaNs, out of memory, …)."""
 
 
 @dataclass
@@ -98,7 +86,7 @@ def _match(name: str, pool: dict[str, Any], what: str) -> Any:
     lowered = {k.lower(): v for k, v in pool.items()}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    from .grid_spec import SpecError
+    from .errors import SpecError
 
     close = difflib.get_close_matches(name, list(pool), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -123,7 +111,7 @@ def resolve_adapters(host: Host, names: Sequence[str]) -> list[AdapterRef]:
 def check_adapter_free(spec: GridSpec) -> None:
     """Baselines must be made without any adapter: refuse adapter tags in the base prompt
     (the page's prompt, ``base.prompt_prefix``) and in the grid's prompts."""
-    from .grid_spec import SpecError
+    from .errors import SpecError
     from .infotext import adapter_tags
 
     prefix = str(spec.base.get("prompt_prefix", "") or "")

@@ -21,20 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, SpecError
 from .infotext import PROMPT_TYPES
 
 MAX_ABS_WEIGHT = 5.0
 MAX_SEED = 2**32 - 1
 _TAG = re.compile(r"^\s*\[(" + "|".join(PROMPT_TYPES) + r")\]\s*", re.IGNORECASE)
-
-
-class SpecError(InputError):
-    """A grid spec field is invalid; ``field`` names it."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
 
 
 @dataclass(frozen=True)

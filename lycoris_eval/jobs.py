@@ -31,6 +31,7 @@ class Job:
     current: str = ""
     run_id: str | None = None
     error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False)  # mapped by errors.http_status
     result: Any = None
     cancel_requested: bool = False
 
@@ -92,6 +93,7 @@ class JobManager:
                 job.state = "cancelled" if job.cancel_requested else "done"
             except Exception as exc:  # noqa: BLE001 - reported on the job, never lost in a thread
                 job.state = "failed"
+                job.exception = exc
                 job.error = f"{type(exc).__name__}: {exc}"
                 job.result = {"traceback": traceback.format_exc(limit=5)}
             finally:

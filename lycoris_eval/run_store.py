@@ -22,17 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, SpecChangedError
 from .grid_spec import GridSpec
 from .report import write_atomic
 
 MANIFEST = "manifest.json"
 CELLS = "cells.jsonl"
 IMAGES = "images"
-
-
-class SpecChangedError(InputError):
-    pass
 
 
 def new_run_id(run_name: str = "") -> str:

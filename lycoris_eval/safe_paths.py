@@ -13,11 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 
-from .errors import LycorisEvalError
-
-
-class PathRefused(LycorisEvalError):
-    """A path outside the allowed roots (HTTP 403)."""
+from .errors import PathRefused
 
 
 def resolve_allowed(path: str, roots: Sequence[Path], base: Path) -> Path:

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, LycorisEvalError
+from .errors import BusyError, InputError, LycorisEvalError, PathRefused
 from .evaluate import TRUST_METRICS, EvalConfig, evaluate
 from .metrics import DEFAULT_METRICS, METRICS
 from .plots import write_report_files
 from .prompts import parse_trigger_mapping
 from .report import fmt_metric, report_tables, round_rank, round_sig, write_reports
 from .run_store import RunStore, list_runs
-from .safe_paths import PathRefused, resolve_allowed
+from .safe_paths import resolve_allowed
 
 SOURCE_RUN = "Run"
 SOURCE_FOLDER = "Folder"
@@ -33,10 +33,6 @@ SOURCE_XYZ = "Last X/Y/Z grid"
 CLI_RANDOM_WEIGHTS_HINT = "--random-weights"
 WEBUI_RANDOM_WEIGHTS_HINT = "Settings → LyCORIS Eval → Dry run: random scoring weights"
 NOT_YET = "Nothing evaluated yet: choose a source and press **Evaluate**."
-
-
-class EvaluationBusy(InputError):
-    pass
 
 
 @dataclass
@@ -215,7 +211,7 @@ def run_evaluation(
     # chunks of one encoder batch: progress (and Cancel) answer per batch, not per 32 images
     config.chunk_images = max(1, min(config.chunk_images, config.batch_size))
     if not services.busy.acquire(blocking=False):
-        raise EvaluationBusy("an evaluation is already running; wait for it or press Cancel")
+        raise BusyError("an evaluation is already running; wait for it or press Cancel")
     try:
         services.cancel.clear()
         if services.lock is not nullcontext:

@@ -8,7 +8,7 @@ import pytest
 
 from lycoris_eval.api import PREFIX
 from lycoris_eval.base_values import MAX_PROMPT_CHARS, check_base_values
-from lycoris_eval.grid_spec import SpecError
+from lycoris_eval.errors import SpecError
 
 from .helpers import page_p
 from .test_api import api, grid_body  # noqa: F401 - the fixture

@@ -14,7 +14,7 @@ from lycoris_eval.metrics.ranks import rank_normalise
 from lycoris_eval.metrics.style import SetStats, allpair_msd, allpair_msd_from_stats, distance_to_set, pair_style_loss
 from lycoris_eval.metrics.text import clip_score, pair_cosine
 from lycoris_eval.metrics.trust import trust_check
-from lycoris_eval.metrics.vendi import per_group_vendi, vendi_score
+from lycoris_eval.metrics.vendi import vendi_score
 
 RNG = np.random.default_rng(1234)
 
@@ -50,12 +50,10 @@ def test_vendi_matches_vendi_score_package():
         assert vendi_score(x) == pytest.approx(vendi.score_dual(x), rel=1e-7)
 
 
-def test_vendi_orders_q_and_groups():
+def test_vendi_orders_q():
     x = RNG.normal(size=(12, 6))
     assert vendi_score(x, q=2) <= vendi_score(x, q=1) + 1e-12  # Rényi entropy decreases with q
     assert vendi_score(x, q="inf") <= vendi_score(x, q=2) + 1e-12
-    groups = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
-    assert per_group_vendi(x, groups) == pytest.approx(np.mean([vendi_score(x[g]) for g in groups]))
     with pytest.raises(MetricError, match="NaN or inf"):
         vendi_score(np.array([[np.nan, 1.0]]))
 

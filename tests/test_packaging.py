@@ -100,3 +100,39 @@ def test_scripts_folder_is_one_thin_entry():
 def test_ruff_clean(tool):
     result = subprocess.run([sys.executable, "-m", *tool], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_one_error_policy():
+    """Every exception class lives in errors.py, and the API/CLI map them there, by class."""
+    from lycoris_eval.errors import (
+        BusyError,
+        HostImageError,
+        InputError,
+        MissingWeightsError,
+        PathRefused,
+        SpecError,
+        exit_code,
+        http_status,
+    )
+
+    elsewhere = [
+        f"{p.relative_to(ROOT)}:{node.name}"
+        for p in (ROOT / "lycoris_eval").rglob("*.py")
+        if p.name != "errors.py"
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and any(getattr(b, "id", getattr(b, "attr", "")).endswith(("Error", "Exception")) for b in node.bases)
+    ]
+    assert elsewhere == []
+    cases = {
+        SpecError("base.steps", "bad"): 422,
+        InputError("x"): 422,
+        MissingWeightsError("x"): 422,
+        PathRefused("x"): 403,
+        BusyError("x"): 409,
+        HostImageError("x"): 500,
+        ValueError("a bug"): 500,
+    }
+    assert {type(e).__name__: http_status(e) for e in cases} == {type(e).__name__: s for e, s in cases.items()}
+    assert exit_code(SpecError("f", "m")) == 2 and exit_code(KeyError("bug")) == 1
+    assert str(SpecError("base.steps", "-1 is outside 1..150")) == "base.steps: -1 is outside 1..150"

@@ -5,12 +5,11 @@ eigenvalues of ``K / n`` as a distribution, ``exp`` of its order-``q`` entropy.
 ``X Xᵀ/n`` (n×n) and ``Xᵀ X/n`` (d×d) share their non-zero spectrum, so when d < n the
 d×d "dual" matrix is used: same value, less work. The paper scores whole sets for
 in-distribution/trigger prompts and groups of images per prompt for out-of-distribution
-prompts (then averages): :func:`per_group_vendi` does the latter.
+prompts (then averages); here every cell is one prompt's images, so each cell's Vendi is
+that per-group score and a summary averages the cells.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -42,10 +41,3 @@ def vendi_score(features: np.ndarray, q: float | str = 1, normalize: bool = True
     eigenvalues = scipy.linalg.eigvalsh(gram / n)
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     return float(np.exp(entropy_q(eigenvalues, q)))
-
-
-def per_group_vendi(features: np.ndarray, groups: Sequence[Sequence[int]], q: float | str = 1) -> float:
-    scores = [vendi_score(features[list(g)], q=q) for g in groups if len(g) > 0]
-    if not scores:
-        raise MetricError("no non-empty group for Vendi")
-    return float(np.mean(scores))

@@ -18,15 +18,9 @@ from typing import Any
 from modules import processing, sd_models, shared
 
 from ..adapter_types import detect
-from ..errors import InputError, LycorisEvalError
-from ..grid_runner import (
-    AdapterLoadError,
-    AdapterRef,
-    CheckpointMismatchError,
-    CheckpointRef,
-    Generated,
-)
-from ..grid_spec import GridJob, SpecError
+from ..errors import AdapterLoadError, CheckpointMismatchError, InputError, LycorisEvalError, SpecError
+from ..grid_runner import AdapterRef, CheckpointRef, Generated
+from ..grid_spec import GridJob
 
 
 def _networks() -> Any:
@@ -86,7 +80,6 @@ class WebUIHost:
         pc.styles = list(self.p.styles)
         pc.prompt = prompt
         pc.seed = job.seed
-        pc.subseed = -1 if getattr(self.p, "subseed", -1) == -1 else self.p.subseed
         pc.n_iter = 1
         pc.batch_size = 1
         pc.do_not_save_samples = True  # the run store keeps them

@@ -15,9 +15,9 @@ from typing import Any
 from modules import processing, scripts, sd_models, shared
 
 from ..adapter_types import detect
-from ..errors import LycorisEvalError
+from ..errors import LycorisEvalError, SpecError
 from ..grid_runner import GridRunner, RunResult
-from ..grid_spec import GridSpec, SpecError
+from ..grid_spec import GridSpec
 from .host import WebUIHost, _networks, check_base, page_settings
 from .settings import eval_config_from_settings, opt, outputs_root
 
