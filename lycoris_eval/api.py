@@ -10,13 +10,9 @@ must lie inside the allowed roots (:mod:`lycoris_eval.safe_paths`). Validation e
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import json
 import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -36,11 +32,9 @@ from .jobs import Job, JobManager
 from .report import report_tables, to_csv
 from .run_store import RunStore, list_runs, new_run_id
 from .safe_paths import resolve_allowed
+from .uploads import write_uploads
 
 PREFIX = "/lycoris-eval/v1"
-MAX_UPLOAD_IMAGES = 64
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # per decoded image
-MAX_UPLOAD_PIXELS = 8192 * 8192  # per image: a 2048² image upscaled 4× by hires fix still fits
 SYNC_EVALUATE_LIMIT = 32  # more images than this: a job
 
 
@@ -119,6 +113,19 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
             raise fail(404, None, f"unknown run {run_id!r}")
         return run
 
+    def scores_of(run: RunStore, required: bool = True) -> Any:
+        path = run.dir / "scores.json"
+        if not path.is_file():
+            if required:
+                raise fail(404, None, f"run {run.run_id!r} has not been scored yet")
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def accepted(job: Job, **extra: Any) -> JSONResponse:
+        """The 202 answer of a job started in the background."""
+        content = {"job_id": job.id, **extra, "state": job.state, "status_url": f"{PREFIX}/jobs/{job.id}"}
+        return JSONResponse(status_code=202, content=content)
+
     @router.get("/version")
     def version() -> dict[str, Any]:
         return {"version": __version__, "api": "v1", "scores_schema_version": 1, "webui": services.webui_version()}
@@ -188,16 +195,7 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
             }
 
         job = jobs.submit("grid", work, run_id=spec.run_id)
-        return JSONResponse(
-            status_code=202,
-            content={
-                "job_id": job.id,
-                "run_id": spec.run_id,
-                "seeds": spec.seeds,
-                "state": job.state,
-                "status_url": f"{PREFIX}/jobs/{job.id}",
-            },
-        )
+        return accepted(job, run_id=spec.run_id, seeds=spec.seeds)
 
     @router.get("/jobs/{job_id}")
     def job_status(job_id: str) -> dict[str, Any]:
@@ -240,7 +238,10 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
         elif body.get("folder"):
             images_dir = folder(str(body["folder"]), "folder")
         else:
-            images_dir = cleanup = _write_uploads(body["images"], services.outputs_root, fail)
+            try:
+                images_dir = cleanup = write_uploads(body["images"], services.outputs_root)
+            except LycorisEvalError as exc:
+                raise fail(http_status(exc), getattr(exc, "field", None), str(exc)) from None
         n_images = sum(1 for _ in images_dir.iterdir()) if images_dir.is_dir() else 0
 
         def work(job: Job) -> dict[str, Any]:
@@ -255,12 +256,9 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
                 if cleanup is not None:
                     shutil.rmtree(cleanup, ignore_errors=True)
 
-        if n_images > SYNC_EVALUATE_LIMIT:
-            job = jobs.submit("evaluate", work)
-            return JSONResponse(
-                status_code=202, content={"job_id": job.id, "state": job.state, "status_url": f"{PREFIX}/jobs/{job.id}"}
-            )
         job = jobs.submit("evaluate", work)
+        if n_images > SYNC_EVALUATE_LIMIT:
+            return accepted(job)
         jobs.wait(job.id)
         if job.state == "failed":
             raise fail(http_status(job.exception), None, job.error or "evaluation failed")
@@ -273,8 +271,7 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
     @router.get("/runs/{run_id}")
     def run_detail(run_id: str) -> dict[str, Any]:
         run = store(run_id)
-        scores_path = run.dir / "scores.json"
-        scores = json.loads(scores_path.read_text(encoding="utf-8")) if scores_path.is_file() else None
+        scores = scores_of(run, required=False)
         return {
             "manifest": run.read_manifest(),
             "scores": scores,
@@ -284,20 +281,12 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
 
     @router.get("/runs/{run_id}/scores.csv")
     def run_csv(run_id: str) -> Any:
-        run = store(run_id)
-        scores_path = run.dir / "scores.json"
-        if not scores_path.is_file():
-            raise fail(404, None, f"run {run_id!r} has not been scored yet")
-        document = json.loads(scores_path.read_text(encoding="utf-8"))
-        return PlainTextResponse(to_csv(document), media_type="text/csv")
+        return PlainTextResponse(to_csv(scores_of(store(run_id))), media_type="text/csv")
 
     @router.get("/runs/{run_id}/report")
     def run_report(run_id: str) -> dict[str, Any]:
         run = store(run_id)
-        scores_path = run.dir / "scores.json"
-        if not scores_path.is_file():
-            raise fail(404, None, f"run {run_id!r} has not been scored yet")
-        return report_tables(json.loads(scores_path.read_text(encoding="utf-8")), run.read_manifest())
+        return report_tables(scores_of(run), run.read_manifest())
 
     return router
 
@@ -358,59 +347,6 @@ def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable
     if config.distractor_dirs and config.reference_dir is None:
         raise SpecError("distractors", "distractor sets need a target reference set (references)")
     return config
-
-
-def _write_uploads(items: Any, root: Path, fail: Callable[[int, str | None, str], Exception]) -> Path:
-    """Base64 images (with their prompt or infotext) into a temporary folder under the run store."""
-    from PIL import Image, PngImagePlugin, UnidentifiedImageError
-
-    if not isinstance(items, list) or not items:
-        raise fail(422, "images", "images: must be a non-empty list")
-    if len(items) > MAX_UPLOAD_IMAGES:
-        raise fail(413, "images", f"images: at most {MAX_UPLOAD_IMAGES} per request (use a folder or a run)")
-    root.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkdtemp(prefix="upload-", dir=root))
-    try:
-        for index, item in enumerate(items):
-            field = f"images[{index}]"
-            if isinstance(item, str):
-                item = {"image": item}
-            if not isinstance(item, dict) or not isinstance(item.get("image"), str):
-                raise fail(422, field, f"{field}: expected {{image: base64, prompt?, infotext?}}")
-            data = item["image"].split(",", 1)[1] if item["image"].startswith("data:") else item["image"]
-            if len(data) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-                raise fail(413, field, f"{field}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
-            try:
-                raw = base64.b64decode(data, validate=True)
-            except (binascii.Error, ValueError):
-                raise fail(422, field, f"{field}: not valid base64") from None
-            try:
-                with Image.open(io.BytesIO(raw)) as image:
-                    pixels = image.width * image.height  # from the header: nothing decoded yet
-                    image.verify()
-            except Image.DecompressionBombError:
-                raise fail(413, field, f"{field}: a decompression bomb (too many pixels)") from None
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-                raise fail(422, field, f"{field}: not an image") from None
-            if pixels > MAX_UPLOAD_PIXELS:
-                raise fail(413, field, f"{field}: {pixels} pixels, over the limit of {MAX_UPLOAD_PIXELS}")
-            try:
-                image = Image.open(io.BytesIO(raw))
-                image.load()
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-                raise fail(422, field, f"{field}: not an image") from None
-            info = PngImagePlugin.PngInfo()
-            infotext = item.get("infotext")
-            if isinstance(infotext, str) and infotext.strip():
-                info.add_text("parameters", infotext)
-            image.save(target / f"upload-{index:04d}.png", pnginfo=info)
-            prompt = item.get("prompt")
-            if isinstance(prompt, str) and prompt.strip() and not infotext:
-                (target / f"upload-{index:04d}.txt").write_text(prompt, encoding="utf-8")
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    return target
 
 
 def mount(app: Any, services: ApiServices, jobs: JobManager | None = None) -> JobManager:

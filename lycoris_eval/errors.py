@@ -26,6 +26,12 @@ class SpecError(InputError):
         self.field = field_name
 
 
+class TooLargeError(SpecError):
+    """A request over a documented size limit (count, bytes, pixels)."""
+
+    status = 413
+
+
 class SpecChangedError(InputError):
     """A run id resumed with a different grid."""
 
