@@ -130,7 +130,7 @@ XYZ_CASES = [
     ("adapter-twice", "LyCORIS: adapter", ["style_lora", "style_lora"], "duplicated"),
     ("weight-huge", "LyCORIS: adapter weight", [9.0], "outside -5..5"),
     ("weight-negative-huge", "LyCORIS: adapter weight", [-7.5], "outside -5..5"),
-    ("weight-twice", "LyCORIS: adapter weight", [0.5, 0.5], "duplicated"),
+    ("weight-twice", "LyCORIS: adapter weight", [0.5, 0.5], "0.5 is listed twice"),
 ]
 
 

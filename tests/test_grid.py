@@ -408,7 +408,7 @@ def test_xyz_axes_registered_once_and_working(fake_webui):
         adapter_opt.confirm(p, ["style_lorx"])
     with pytest.raises(RuntimeError, match="outside -5..5"):
         weight_opt.confirm(p, [9.0])
-    with pytest.raises(RuntimeError, match="duplicated"):
+    with pytest.raises(RuntimeError, match="1 is listed twice"):
         weight_opt.confirm(p, [1.0, 1.0])
     assert adapter_opt.choices() == ["style_loha", "style_lokr", "style_lora"]
     for order in (

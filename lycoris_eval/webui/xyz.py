@@ -17,7 +17,8 @@ from typing import Any
 
 from modules import scripts, shared
 
-from ..grid_spec import MAX_ABS_WEIGHT
+from ..errors import SpecError
+from ..grid_spec import parse_weights
 from .host import _networks
 from .settings import outputs_root
 
@@ -190,11 +191,12 @@ def confirm_adapters(p: Any, xs: list[str]) -> None:
 
 
 def confirm_weights(p: Any, xs: list[float]) -> None:
-    for x in xs:
-        if not -MAX_ABS_WEIGHT <= float(x) <= MAX_ABS_WEIGHT:
-            raise RuntimeError(f"LyCORIS: adapter weight {x} is outside -{MAX_ABS_WEIGHT:g}..{MAX_ABS_WEIGHT:g}")
-    if len(set(xs)) != len(xs):
-        raise RuntimeError("LyCORIS: adapter weight values are duplicated")
+    """The grid spec's own weight rules (one argument model for Script, API and axes); the
+    X/Y/Z plot shows a RuntimeError from ``confirm`` and makes no image."""
+    try:
+        parse_weights(list(xs))
+    except SpecError as exc:
+        raise RuntimeError(f"LyCORIS: adapter weight: {exc}") from None
 
 
 def register_xyz_axes() -> bool:
