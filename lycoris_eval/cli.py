@@ -22,7 +22,7 @@ from .errors import InputError, LycorisEvalError
 from .metrics import DEFAULT_METRICS, METRICS
 
 if TYPE_CHECKING:
-    from .evaluate import EvalConfig
+    from .config import EvalConfig
 
 UI_PACKAGES = ("gradio", "pandas")  # the `ui` extra of pyproject.toml
 UI_EXTRA_HINT = 'install the `ui` extra: pip install "sd-webui-lycoris-eval[ui]" (or run: bash tools/setup.sh)'
@@ -181,14 +181,9 @@ def check_ui_packages() -> None:
 
 
 def _config(args: argparse.Namespace) -> EvalConfig:
-    from .evaluate import EvalConfig
-    from .prompts import parse_trigger_mapping
+    from .config import EvalConfig, with_request
 
-    return EvalConfig(
-        metrics=args.metrics,
-        reference_dir=args.reference,
-        distractor_dirs=tuple(args.distractor),
-        trigger=parse_trigger_mapping(args.trigger),
+    base = EvalConfig(
         device=args.device,
         weights_dir=args.weights_dir,
         random_weights=args.random_weights,
@@ -204,6 +199,10 @@ def _config(args: argparse.Namespace) -> EvalConfig:
         tutorial_random_layers=args.tutorial_random_layers,
         tutorial_seed=args.tutorial_seed,
         vendi_q=args.vendi_q,
+    )
+    # the request's own fields, checked as the API and the WebUI check theirs
+    return with_request(
+        base, metrics=args.metrics, reference=args.reference, distractors=args.distractor, trigger=args.trigger
     )
 
 
