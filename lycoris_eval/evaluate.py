@@ -40,10 +40,9 @@ from .cache import FeatureCache, NullCache
 from .config import EvalConfig
 from .encoders import Encoder, EncoderOptions, make_encoder, pooled, release_pool
 from .encoders.inception import FEATURES as INCEPTION_FEATURES
-from .errors import BadImageError, InputError, MetricError, MissingWeightsError
+from .errors import InputError, MetricError, MissingWeightsError
 from .features import FeatureExtractor
 from .grouping import ImageMeta, describe, find_baselines, group_cells, pair_groups
-from .images import ImageRecord, list_image_files, read_image_file
 from .metrics import METRICS
 from .metrics.fidelity import cosine_to_set, normalised_centroid
 from .metrics.frechet import KID_SEED, frechet_distance, kid
@@ -51,6 +50,7 @@ from .metrics.pixel import psnr_ssim
 from .metrics.style import SetStats, distance_to_set, pair_style_loss
 from .metrics.text import clip_score, pair_cosine
 from .prompts import clean_prompt
+from .scan import ScannedSet, generation_failures, no_readable_image, run_store_records, scan_folder
 
 __all__ = ["TRUST_METRICS", "EvalConfig", "Evaluation", "evaluate", "generation_failures", "scan_folder"]
 
@@ -75,75 +75,8 @@ PIXEL_FINGERPRINT = "pixel-v1"
 # reading
 
 
-@dataclass
-class ScannedSet:
-    label: str
-    folder: Path
-    records: list[ImageRecord]
-    problems: list[dict[str, str]]
-    unreadable: list[str] = field(default_factory=list)  # why image files could not be read
-
-
-def first_reasons(reasons: list[str], limit: int = 3) -> str:
-    """The first few reasons on one line (a folder of 1000 broken files gives a short message)."""
-    shown = [" ".join(r.split()) for r in reasons[:limit]]
-    more = len(reasons) - len(shown)
-    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
-
-
-def no_readable_image(label: str, folder: Path, reasons: list[str]) -> InputError:
-    return InputError(f"{label} folder {folder}: no image is readable ({first_reasons(reasons)})")
-
-
-def scan_folder(folder: Path, label: str) -> ScannedSet:
-    paths, skipped = list_image_files(folder)
-    records: list[ImageRecord] = []
-    problems = [{"set": label, "file": p.name, "error": reason} for p, reason in skipped]
-    unreadable: list[str] = []
-    for path in paths:
-        try:
-            record = read_image_file(path)
-        except BadImageError as exc:
-            problems.append({"set": label, "file": path.name, "error": str(exc)})
-            unreadable.append(str(exc))
-            continue
-        record.release_bytes()  # re-read at decode time; keeps RAM flat on big folders
-        records.append(record)
-    if not records:
-        raise no_readable_image(label, folder, unreadable)
-    return ScannedSet(label, Path(folder), records, problems, unreadable)
-
-
 # --------------------------------------------------------------------------------------
 # helpers
-
-
-def generation_failures(images_dir: Path) -> list[dict[str, Any]]:
-    """Images a grid run could not make (from its run store), so reports can show them."""
-    from .run_store import CELLS, MANIFEST, RunStore
-
-    run_dir = Path(images_dir).parent
-    if not (run_dir / MANIFEST).is_file() or not (run_dir / CELLS).is_file():
-        return []
-    store = RunStore(run_dir.parent, run_dir.name)
-    keys = ("key", "checkpoint", "adapter", "weight", "prompt", "prompt_type", "seed", "error")
-    return [{k: record.get(k) for k in keys} for record in store.failures().values()]
-
-
-def run_store_records(images_dir: Path) -> dict[str, dict[str, Any]]:
-    """For a run made by the extension (``<run>/images``): image file name -> its finished
-    line in ``cells.jsonl`` (checkpoint, adapter, weight, prompt, type, seed). Empty for
-    any other folder, whose images are described from their infotext."""
-    from .run_store import CELLS, MANIFEST, RunStore
-
-    run_dir = Path(images_dir).parent
-    if Path(images_dir).name != "images" or not (run_dir / MANIFEST).is_file() or not (run_dir / CELLS).is_file():
-        return {}
-    try:
-        store = RunStore(run_dir.parent, run_dir.name)
-    except InputError:
-        return {}
-    return {str(data["image"]): data for data in store.finished().values() if data.get("image")}
 
 
 def _digest(value: Any) -> str:

@@ -293,7 +293,7 @@ def test_host_failures_are_recorded_retried_once_and_the_run_goes_on(fake_webui,
     assert "failed base-a|style_lora|0.5|p0|3: NansException" in processed.comments
     grid = Image.open(store.dir / "grids" / "prompt-0.png")
     assert grid.getpixel((grid.size[0] - 10, grid.size[1] - 1)) is not None
-    from lycoris_eval.evaluate import generation_failures
+    from lycoris_eval.scan import generation_failures
 
     (failure,) = generation_failures(store.images_dir)  # what the scoring report shows
     assert failure["adapter"] == "style_lora" and failure["seed"] == 3 and "NansException" in failure["error"]
