@@ -24,8 +24,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from . import __version__
+from .config import EvalConfig, with_request
 from .errors import InputError, LycorisEvalError, PathRefused, http_status
-from .evaluate import EvalConfig, evaluate
+from .evaluate import evaluate
 from .grid_runner import AdapterRef, RunResult
 from .grid_spec import GRID_JSON_SCHEMA, GridSpec, SpecError
 from .jobs import Job, JobManager
@@ -315,26 +316,7 @@ EVALUATE_EXAMPLE = {
 
 
 def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable[[str, str], Path]) -> EvalConfig:
-    from .metrics import METRICS
-    from .prompts import parse_trigger_mapping
-
-    metrics = body.get("metrics")
-    if metrics is not None:
-        if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
-            raise SpecError("metrics", "must be a non-empty list of metric names")
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown:
-            raise SpecError("metrics", f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
-        config.metrics = tuple(metrics)
-    trigger = body.get("trigger") or {}
-    if isinstance(trigger, list):
-        try:
-            trigger = parse_trigger_mapping(trigger)
-        except InputError as exc:
-            raise SpecError("trigger", str(exc)) from None
-    if not isinstance(trigger, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in trigger.items()):
-        raise SpecError("trigger", "must map words to replacement text")
-    config.trigger = trigger
+    """The request's fields on the settings' config, through the one builder every front end uses."""
     references = body.get("references") or []
     distractors = body.get("distractors") or []
     for name, value in (("references", references), ("distractors", distractors)):
@@ -342,11 +324,18 @@ def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable
             raise SpecError(name, "must be a list of folders")
     if len(references) > 1:
         raise SpecError("references", "one target reference folder (use distractors for the others)")
-    config.reference_dir = folder(references[0], "references") if references else None
-    config.distractor_dirs = tuple(folder(d, "distractors") for d in distractors)
-    if config.distractor_dirs and config.reference_dir is None:
+    if distractors and not references:  # named by the API's own field
         raise SpecError("distractors", "distractor sets need a target reference set (references)")
-    return config
+    trigger = body.get("trigger")
+    if trigger is not None and not isinstance(trigger, (dict, list)):
+        raise SpecError("trigger", "must map words to replacement text")
+    return with_request(
+        config,
+        metrics=body.get("metrics"),
+        reference=folder(references[0], "references") if references else None,
+        distractors=[folder(d, "distractors") for d in distractors],
+        trigger=trigger or None,
+    )
 
 
 def mount(app: Any, services: ApiServices, jobs: JobManager | None = None) -> JobManager:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import with_request
 from .errors import BusyError, InputError, PathRefused
 from .evaluate import EvalConfig, evaluate
 from .metrics import DEFAULT_METRICS
 from .plots import write_report_files
-from .prompts import parse_trigger_mapping
 from .report import report_tables, write_reports
 from .run_store import RunStore, list_runs
 from .safe_paths import resolve_allowed
@@ -200,20 +200,23 @@ def run_evaluation(
     else:
         images_dir = _folder(services, folder, "folder")
         out_dir = images_dir / "lycoris-eval"
-    config = services.eval_config()
-    config.metrics = tuple(metrics) if metrics else DEFAULT_METRICS
+    if uploaded_references is not None:
+        reference: Path | None = uploaded_references
+    elif references.strip():
+        reference = _folder(services, references.strip(), "reference folder")
+    else:
+        reference = None
+    config = with_request(
+        services.eval_config(),
+        metrics=tuple(metrics) if metrics else DEFAULT_METRICS,
+        reference=reference,
+        distractors=[
+            _folder(services, line.strip(), "distractor folder") for line in distractors.splitlines() if line.strip()
+        ],
+        trigger=[t for t in trigger.splitlines() if t.strip()],
+    )
     if device and device != "settings":
         config.device = device
-    if uploaded_references is not None:
-        config.reference_dir = uploaded_references
-    elif references.strip():
-        config.reference_dir = _folder(services, references.strip(), "reference folder")
-    else:
-        config.reference_dir = None
-    config.distractor_dirs = tuple(
-        _folder(services, line.strip(), "distractor folder") for line in distractors.splitlines() if line.strip()
-    )
-    config.trigger = parse_trigger_mapping([t for t in trigger.splitlines() if t.strip()])
     config.should_stop = services.cancel.is_set
     # chunks of one encoder batch: progress (and Cancel) answer per batch, not per 32 images
     config.chunk_images = max(1, min(config.chunk_images, config.batch_size))

@@ -15,6 +15,7 @@ from typing import Any
 from modules import processing, scripts, sd_models, shared
 
 from ..adapter_types import detect
+from ..config import with_request
 from ..errors import LycorisEvalError, SpecError
 from ..grid_runner import GridRunner, RunResult
 from ..grid_spec import GridSpec
@@ -83,10 +84,12 @@ def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
             lowvram_module.send_everything_to_cpu()
         except Exception:  # noqa: BLE001 - best effort: scoring still works, just tighter on VRAM
             pass
-    config = eval_config_from_settings()
-    config.reference_dir = Path(spec.references[0]) if spec.references else None
-    config.distractor_dirs = tuple(Path(d) for d in spec.distractors)
-    config.trigger = dict(spec.trigger)
+    config = with_request(
+        eval_config_from_settings(),
+        reference=spec.references[0] if spec.references else None,
+        distractors=spec.distractors,
+        trigger=spec.trigger,
+    )
     try:
         document = evaluate(result.run_dir / "images", config)
         write_reports(document, result.run_dir)
