@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import InputError, LycorisEvalError
-from .metrics import DEFAULT_METRICS, METRICS
+from .metrics import DEFAULT_METRICS
 
 if TYPE_CHECKING:
     from .config import EvalConfig
@@ -30,9 +30,11 @@ UI_EXTRA_HINT = 'install the `ui` extra: pip install "sd-webui-lycoris-eval[ui]"
 
 def _metric_list(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in METRICS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    from .config import unknown_metrics
+
+    problem = unknown_metrics(names)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return names
 
 

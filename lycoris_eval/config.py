@@ -54,9 +54,9 @@ class EvalConfig:
     adapter_info: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:
-        unknown = [m for m in self.metrics if m not in METRICS]
-        if unknown:
-            raise InputError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+        problem = unknown_metrics(self.metrics)
+        if problem:
+            raise InputError(problem)
         if not self.metrics:
             raise InputError("no metric selected")
         if self.batch_size < 1:
@@ -84,6 +84,12 @@ class EvalConfig:
         }
 
 
+def unknown_metrics(names: Iterable[str]) -> str | None:
+    """The message for metric names that do not exist (one wording for every front end), or None."""
+    unknown = [m for m in names if m not in METRICS]
+    return f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}" if unknown else None
+
+
 def with_request(
     config: EvalConfig,
     *,
@@ -106,9 +112,9 @@ def with_request(
         names = tuple(metrics)
         if not names or not all(isinstance(m, str) for m in names):
             raise SpecError("metrics", "must be a non-empty list of metric names")
-        unknown = [m for m in names if m not in METRICS]
-        if unknown:
-            raise SpecError("metrics", f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+        problem = unknown_metrics(names)
+        if problem:
+            raise SpecError("metrics", problem)
         changes["metrics"] = names
     changes["trigger"] = _trigger_mapping(trigger)
     changes["reference_dir"] = Path(reference) if reference is not None else None

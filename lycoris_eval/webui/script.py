@@ -17,10 +17,10 @@ from modules import processing, scripts, sd_models, shared
 from ..adapter_types import detect
 from ..config import with_request
 from ..errors import LycorisEvalError, SpecError
-from ..grid_runner import GridRunner, RunResult
+from ..grid_runner import RunResult
 from ..grid_spec import GridSpec
 from .host import WebUIHost, _networks, check_base, page_settings
-from .settings import eval_config_from_settings, opt, outputs_root
+from .settings import eval_config_from_settings, grid_runner
 
 SCRIPT_TITLE = "LyCORIS Eval grid"
 
@@ -217,7 +217,7 @@ class LycorisEvalGridScript(scripts.Script):
             spec, confirm = spec_from_args(values)
             check_base(spec.base)  # a JSON spec's base: the page's sliders do not limit it
             spec.base = {**page_settings(p), **spec.base}
-            runner = GridRunner(WebUIHost(p), outputs_root(), grid_limit=int(opt("grid_limit", 500)))
+            runner = grid_runner(WebUIHost(p))
             result = runner.run(spec, confirm_large=confirm)
         except LycorisEvalError as exc:
             _comment(p, f"LyCORIS Eval grid: {exc}")

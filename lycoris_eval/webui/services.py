@@ -14,11 +14,18 @@ from typing import Any
 from modules import processing, scripts, shared
 
 from ..errors import LycorisEvalError
-from ..grid_runner import GridRunner, RunResult
+from ..grid_runner import RunResult
 from ..grid_spec import GridSpec
 from .host import WebUIHost, check_base, page_settings
 from .script import score_run
-from .settings import _data_path, allowed_roots, default_metrics, eval_config_from_settings, opt, outputs_root
+from .settings import (
+    _data_path,
+    allowed_roots,
+    default_metrics,
+    eval_config_from_settings,
+    grid_runner,
+    outputs_root,
+)
 from .xyz import last_xyz
 
 
@@ -76,7 +83,7 @@ def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
     spec.base = {**page_settings(p), **spec.base}
     shared.state.begin(job="lycoris_eval_grid")
     try:
-        result = GridRunner(ApiHost(p, job), outputs_root(), grid_limit=int(opt("grid_limit", 500))).run(spec, confirm)
+        result = grid_runner(ApiHost(p, job)).run(spec, confirm)
     finally:
         shared.state.end()
     if spec.score and not result.interrupted and not result.stopped:
@@ -114,11 +121,6 @@ def api_services() -> Any:
     def webui_version() -> str | None:
         return WebUIHost(None).info().get("webui_version")
 
-    def queue_lock() -> Any:
-        from modules import call_queue
-
-        return call_queue.queue_lock
-
     return ApiServices(
         outputs_root=outputs_root(),
         data_path=_data_path(),
@@ -132,19 +134,19 @@ def api_services() -> Any:
         webui_version=webui_version,
         encoders_status=encoders_status,
         check_base=check_base,
-        prepare_grid=lambda spec, confirm: GridRunner(
-            WebUIHost(None), outputs_root(), grid_limit=int(opt("grid_limit", 500))
-        ).prepare(spec, confirm),
+        prepare_grid=lambda spec, confirm: grid_runner(WebUIHost(None)).prepare(spec, confirm),
     )
+
+
+def queue_lock() -> Any:
+    """The WebUI's own queue lock: API jobs and tab evaluations wait their turn behind generations."""
+    from modules import call_queue
+
+    return call_queue.queue_lock
 
 
 def ui_services() -> Any:
     from ..ui import WEBUI_RANDOM_WEIGHTS_HINT, UiServices
-
-    def lock() -> Any:
-        from modules import call_queue
-
-        return call_queue.queue_lock
 
     return UiServices(
         outputs_root=outputs_root(),
@@ -152,7 +154,7 @@ def ui_services() -> Any:
         allowed_roots=allowed_roots,
         eval_config=eval_config_from_settings,
         last_xyz=last_xyz,
-        lock=lock,
+        lock=queue_lock,
         default_metrics=default_metrics,
         random_weights_hint=WEBUI_RANDOM_WEIGHTS_HINT,
     )

@@ -74,6 +74,14 @@ def default_metrics() -> list[str]:
     return known or list(DEFAULT_METRICS)
 
 
+def grid_runner(host: Any) -> Any:
+    """A :class:`~lycoris_eval.grid_runner.GridRunner` into the run store folder, with the
+    grid size limit setting (the Script, the API's check and its job all use this)."""
+    from ..grid_runner import GridRunner
+
+    return GridRunner(host, outputs_root(), grid_limit=int(opt("grid_limit", 500)))
+
+
 def eval_config_from_settings() -> Any:
     """The one place settings become an :class:`EvalConfig` (Script, API, tab)."""
     from ..evaluate import EvalConfig
