@@ -71,8 +71,59 @@ def parse_credentials(api_auth: str | None) -> dict[str, str] | None:
     return pairs or None
 
 
-def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
-    jobs = jobs or JobManager(services.queue_lock)
+def _fail(status: int, field: str | None, message: str) -> HTTPException:
+    """422 in FastAPI's own shape (naming the field), other statuses as a plain message."""
+    if status == 422:
+        detail: Any = [{"loc": ["body", field] if field else ["body"], "msg": message, "type": "value_error"}]
+    else:
+        detail = message
+    return HTTPException(status_code=status, detail=detail)
+
+
+@dataclass
+class _Routes:
+    """What every route shares: the host's services, the job manager and the lookups that
+    turn a request's names (folders, run ids) into paths or a clear 4xx."""
+
+    services: ApiServices
+    jobs: JobManager
+
+    def folder(self, path: str, field: str) -> Path:
+        try:
+            resolved = resolve_allowed(path, self.services.allowed_roots(), self.services.data_path)
+        except PathRefused as exc:
+            raise _fail(403, field, f"{field}: {exc}") from None
+        if not resolved.is_dir():
+            raise _fail(422, field, f"{field}: not a folder: {path}")
+        return resolved
+
+    def store(self, run_id: str) -> RunStore:
+        try:
+            run = RunStore(self.services.outputs_root, run_id)
+        except InputError:
+            raise _fail(404, None, f"unknown run {run_id!r}") from None
+        if not run.exists():
+            raise _fail(404, None, f"unknown run {run_id!r}")
+        return run
+
+    @staticmethod
+    def scores_of(run: RunStore, required: bool = True) -> Any:
+        path = run.dir / "scores.json"
+        if not path.is_file():
+            if required:
+                raise _fail(404, None, f"run {run.run_id!r} has not been scored yet")
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    @staticmethod
+    def accepted(job: Job, **extra: Any) -> JSONResponse:
+        """The 202 answer of a job started in the background."""
+        content = {"job_id": job.id, **extra, "state": job.state, "status_url": f"{PREFIX}/jobs/{job.id}"}
+        return JSONResponse(status_code=202, content=content)
+
+
+def _auth_dependency(services: ApiServices) -> Any:
+    """The host's ``--api-auth`` check, as a router-wide dependency."""
     basic = HTTPBasic(auto_error=False)
 
     def auth(credentials: HTTPBasicCredentials | None = Depends(basic)) -> None:  # noqa: B008
@@ -87,45 +138,21 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
             status_code=401, detail="Incorrect username or password", headers={"WWW-Authenticate": "Basic"}
         )
 
-    router = APIRouter(prefix=PREFIX, tags=["lycoris-eval"], dependencies=[Depends(auth)])
+    return Depends(auth)
 
-    def fail(status: int, field: str | None, message: str) -> HTTPException:
-        if status == 422:
-            detail: Any = [{"loc": ["body", field] if field else ["body"], "msg": message, "type": "value_error"}]
-        else:
-            detail = message
-        return HTTPException(status_code=status, detail=detail)
 
-    def folder(path: str, field: str) -> Path:
-        try:
-            resolved = resolve_allowed(path, services.allowed_roots(), services.data_path)
-        except PathRefused as exc:
-            raise fail(403, field, f"{field}: {exc}") from None
-        if not resolved.is_dir():
-            raise fail(422, field, f"{field}: not a folder: {path}")
-        return resolved
+def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
+    ctx = _Routes(services, jobs or JobManager(services.queue_lock))
+    router = APIRouter(prefix=PREFIX, tags=["lycoris-eval"], dependencies=[_auth_dependency(services)])
+    _info_routes(router, ctx)
+    _grid_routes(router, ctx)
+    _evaluate_route(router, ctx)
+    _run_routes(router, ctx)
+    return router
 
-    def store(run_id: str) -> RunStore:
-        try:
-            run = RunStore(services.outputs_root, run_id)
-        except InputError:
-            raise fail(404, None, f"unknown run {run_id!r}") from None
-        if not run.exists():
-            raise fail(404, None, f"unknown run {run_id!r}")
-        return run
 
-    def scores_of(run: RunStore, required: bool = True) -> Any:
-        path = run.dir / "scores.json"
-        if not path.is_file():
-            if required:
-                raise fail(404, None, f"run {run.run_id!r} has not been scored yet")
-            return None
-        return json.loads(path.read_text(encoding="utf-8"))
-
-    def accepted(job: Job, **extra: Any) -> JSONResponse:
-        """The 202 answer of a job started in the background."""
-        content = {"job_id": job.id, **extra, "state": job.state, "status_url": f"{PREFIX}/jobs/{job.id}"}
-        return JSONResponse(status_code=202, content=content)
+def _info_routes(router: APIRouter, ctx: _Routes) -> None:
+    services = ctx.services
 
     @router.get("/version")
     def version() -> dict[str, Any]:
@@ -153,6 +180,10 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
             )
         return out
 
+
+def _grid_routes(router: APIRouter, ctx: _Routes) -> None:
+    services, jobs = ctx.services, ctx.jobs
+
     @router.post(
         "/grid",
         status_code=202,
@@ -167,19 +198,19 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
         data = dict(body)
         confirm = data.pop("confirm_large", False)
         if not isinstance(confirm, bool):
-            raise fail(422, "confirm_large", "confirm_large: must be true or false")
+            raise _fail(422, "confirm_large", "confirm_large: must be true or false")
         try:
             spec = GridSpec.from_dict(data)
             services.check_base(spec.base)
             services.prepare_grid(spec, confirm)
             for i, ref in enumerate(spec.references):
-                spec.references[i] = str(folder(ref, "references"))
+                spec.references[i] = str(ctx.folder(ref, "references"))
             for i, ref in enumerate(spec.distractors):
-                spec.distractors[i] = str(folder(ref, "distractors"))
+                spec.distractors[i] = str(ctx.folder(ref, "distractors"))
         except SpecError as exc:
-            raise fail(422, exc.field, str(exc)) from None
+            raise _fail(422, exc.field, str(exc)) from None
         except InputError as exc:
-            raise fail(422, None, str(exc)) from None
+            raise _fail(422, None, str(exc)) from None
         # The run id (and any seed drawn from -1) is fixed now and answered at once: a client
         # whose WebUI dies mid-grid resumes with exactly this spec.
         spec.run_id = spec.run_id or new_run_id(spec.run_name)
@@ -196,13 +227,13 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
             }
 
         job = jobs.submit("grid", work, run_id=spec.run_id)
-        return accepted(job, run_id=spec.run_id, seeds=spec.seeds)
+        return ctx.accepted(job, run_id=spec.run_id, seeds=spec.seeds)
 
     @router.get("/jobs/{job_id}")
     def job_status(job_id: str) -> dict[str, Any]:
         job = jobs.get(job_id)
         if job is None:
-            raise fail(404, None, f"unknown job {job_id!r}")
+            raise _fail(404, None, f"unknown job {job_id!r}")
         out = job.as_dict()
         if job.state in ("done", "failed", "cancelled"):
             out["result"] = job.result
@@ -212,37 +243,41 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
     def job_cancel(job_id: str) -> dict[str, Any]:
         job = jobs.cancel(job_id)
         if job is None:
-            raise fail(404, None, f"unknown job {job_id!r}")
+            raise _fail(404, None, f"unknown job {job_id!r}")
         if job.state == "running":
             services.interrupt()
         return job.as_dict()
+
+
+def _evaluate_route(router: APIRouter, ctx: _Routes) -> None:
+    services, jobs = ctx.services, ctx.jobs
 
     @router.post("/evaluate")
     def evaluate_route(body: dict[str, Any] = Body(..., examples=EVALUATE_EXAMPLE)) -> Any:  # noqa: B008
         allowed = {"run_id", "folder", "images", "references", "distractors", "trigger", "metrics"}
         unknown = sorted(set(body) - allowed)
         if unknown:
-            raise fail(422, unknown[0], f"{unknown[0]}: unknown field (known: {', '.join(sorted(allowed))})")
+            raise _fail(422, unknown[0], f"{unknown[0]}: unknown field (known: {', '.join(sorted(allowed))})")
         sources = [k for k in ("run_id", "folder", "images") if body.get(k)]
         if len(sources) != 1:
-            raise fail(422, "run_id", "give exactly one of run_id, folder, images")
+            raise _fail(422, "run_id", "give exactly one of run_id, folder, images")
         config = services.eval_config()
         try:
-            config = _config_from_body(body, config, folder)
+            config = _config_from_body(body, config, ctx.folder)
         except SpecError as exc:
-            raise fail(422, exc.field, str(exc)) from None
+            raise _fail(422, exc.field, str(exc)) from None
         cleanup: Path | None = None
         out_dir: Path | None = None
         if body.get("run_id"):
-            run = store(str(body["run_id"]))
+            run = ctx.store(str(body["run_id"]))
             images_dir, out_dir = run.images_dir, run.dir
         elif body.get("folder"):
-            images_dir = folder(str(body["folder"]), "folder")
+            images_dir = ctx.folder(str(body["folder"]), "folder")
         else:
             try:
                 images_dir = cleanup = write_uploads(body["images"], services.outputs_root)
             except LycorisEvalError as exc:
-                raise fail(http_status(exc), getattr(exc, "field", None), str(exc)) from None
+                raise _fail(http_status(exc), getattr(exc, "field", None), str(exc)) from None
         n_images = sum(1 for _ in images_dir.iterdir()) if images_dir.is_dir() else 0
 
         def work(job: Job) -> dict[str, Any]:
@@ -259,11 +294,15 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
 
         job = jobs.submit("evaluate", work)
         if n_images > SYNC_EVALUATE_LIMIT:
-            return accepted(job)
+            return ctx.accepted(job)
         jobs.wait(job.id)
         if job.state == "failed":
-            raise fail(http_status(job.exception), None, job.error or "evaluation failed")
+            raise _fail(http_status(job.exception), None, job.error or "evaluation failed")
         return job.result
+
+
+def _run_routes(router: APIRouter, ctx: _Routes) -> None:
+    services = ctx.services
 
     @router.get("/runs")
     def runs() -> list[dict[str, Any]]:
@@ -271,8 +310,8 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
 
     @router.get("/runs/{run_id}")
     def run_detail(run_id: str) -> dict[str, Any]:
-        run = store(run_id)
-        scores = scores_of(run, required=False)
+        run = ctx.store(run_id)
+        scores = ctx.scores_of(run, required=False)
         return {
             "manifest": run.read_manifest(),
             "scores": scores,
@@ -282,14 +321,12 @@ def build_router(services: ApiServices, jobs: JobManager | None = None) -> Any:
 
     @router.get("/runs/{run_id}/scores.csv")
     def run_csv(run_id: str) -> Any:
-        return PlainTextResponse(to_csv(scores_of(store(run_id))), media_type="text/csv")
+        return PlainTextResponse(to_csv(ctx.scores_of(ctx.store(run_id))), media_type="text/csv")
 
     @router.get("/runs/{run_id}/report")
     def run_report(run_id: str) -> dict[str, Any]:
-        run = store(run_id)
-        return report_tables(scores_of(run), run.read_manifest())
-
-    return router
+        run = ctx.store(run_id)
+        return report_tables(ctx.scores_of(run), run.read_manifest())
 
 
 GRID_EXAMPLE = {
