@@ -256,7 +256,7 @@ def run_ui(args: argparse.Namespace) -> int:
     check_port(args.port)
     check_ui_packages()
     from .evaluate import EvalConfig
-    from .ui import launch_standalone
+    from .tab import launch_standalone
 
     config = EvalConfig(
         device=args.device,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lycoris_eval.ui import build_ui
+from lycoris_eval.tab import build_ui
 
 from .helpers import make_grid
 from .test_ui import services_for

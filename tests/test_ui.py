@@ -12,7 +12,7 @@ import pytest
 
 from lycoris_eval.errors import InputError
 from lycoris_eval.evaluate import EvalConfig
-from lycoris_eval.ui import SOURCE_FOLDER, SOURCE_RUN, SOURCE_XYZ, UiServices, build_ui, run_evaluation
+from lycoris_eval.tab import SOURCE_FOLDER, SOURCE_RUN, SOURCE_XYZ, UiServices, build_ui, run_evaluation
 
 from .helpers import SMALL, make_grid, make_set, page_p
 
@@ -107,7 +107,7 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
     assert list(cells.columns[:6]) == ["checkpoint", "adapter", "type", "trained on", "weight", "prompt type"]
     assert len(cells) == 3 and "±" in cells["style_loss_base"].iloc[1] and out["cells:visible"]
     assert "overall rank" in summary.columns and len(files) >= 4 and calls
-    from lycoris_eval.ui import filter_cells
+    from lycoris_eval.tab import filter_cells
 
     all_cells = out["all_cells"]
     assert len(filter_cells(all_cells, "trigger")) == 0 and len(filter_cells(all_cells, "all")) == 3
@@ -182,7 +182,7 @@ def test_xyz_capture_groups_cells_by_the_plot_labels(fake_webui, tmp_path):
 
 
 def test_run_summary_for_the_picker(fake_webui, tmp_path):
-    from lycoris_eval.ui import run_choices, run_summary
+    from lycoris_eval.tab import run_choices, run_summary
 
     from .test_grid import run_script
 
@@ -300,7 +300,7 @@ def test_incomplete_or_emptied_runs(fake_webui, tmp_path):
 def test_progress_reports_each_step_with_counts(tmp_path):
     """gr.Progress gets a description from the first second (models loading) and then
     "encoding images 3/6" per encoder batch, not one jump to 100 % at the end."""
-    from lycoris_eval.ui import gradio_progress
+    from lycoris_eval.tab import gradio_progress
 
     calls = []
     report = gradio_progress(lambda value, desc=None: calls.append((value, desc)))
@@ -337,7 +337,7 @@ def test_progress_reports_each_step_with_counts(tmp_path):
 
 
 def test_every_table_has_real_headers_and_empty_ones_say_why(tmp_path):
-    from lycoris_eval.ui import BEST_COLUMNS, CELL_COLUMNS, TRUST_COLUMNS
+    from lycoris_eval.tab import BEST_COLUMNS, CELL_COLUMNS, TRUST_COLUMNS
 
     make_grid(tmp_path / "grid", adapters=())  # only no-adapter images, no distractor set
     blocks = build_ui(services_for(tmp_path))
@@ -404,7 +404,7 @@ def test_tables_round_for_display_only(tmp_path):
 
 
 def test_random_weights_banner_names_the_webui_setting(tmp_path):
-    from lycoris_eval.ui import WEBUI_RANDOM_WEIGHTS_HINT
+    from lycoris_eval.tab import WEBUI_RANDOM_WEIGHTS_HINT
 
     make_grid(tmp_path / "grid")
     standalone = run_evaluation(services_for(tmp_path), SOURCE_FOLDER, "", "grid", "", "", "", ["vendi"], "settings")
@@ -430,7 +430,7 @@ def test_last_xyz_grid_shows_when_it_was_captured(tmp_path):
     import datetime
     import os
 
-    from lycoris_eval.ui import xyz_summary
+    from lycoris_eval.tab import xyz_summary
 
     assert "No X/Y/Z plot grid captured yet" in xyz_summary(services_for(tmp_path))
     paths = make_grid(tmp_path / "xyz-last")
@@ -490,7 +490,7 @@ def test_blank_metric_columns_are_explained_and_not_drawn(tmp_path):
 
 
 def test_webui_names_the_random_weights_setting(fake_webui):
-    from lycoris_eval.ui import WEBUI_RANDOM_WEIGHTS_HINT
+    from lycoris_eval.tab import WEBUI_RANDOM_WEIGHTS_HINT
 
     fake_webui.adapter.setup()
     assert fake_webui.adapter.ui_services().random_weights_hint == WEBUI_RANDOM_WEIGHTS_HINT

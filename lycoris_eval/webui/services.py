@@ -146,7 +146,7 @@ def queue_lock() -> Any:
 
 
 def ui_services() -> Any:
-    from ..ui import WEBUI_RANDOM_WEIGHTS_HINT, UiServices
+    from ..tab import WEBUI_RANDOM_WEIGHTS_HINT, UiServices
 
     return UiServices(
         outputs_root=outputs_root(),
@@ -161,7 +161,7 @@ def ui_services() -> Any:
 
 
 def on_ui_tabs() -> list[tuple[Any, str, str]]:
-    from ..ui import build_ui
+    from ..tab import build_ui
 
     return [(build_ui(ui_services()), "LyCORIS Eval", "lycoris_eval")]
 

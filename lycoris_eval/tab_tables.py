@@ -10,7 +10,7 @@ from typing import Any
 from .evaluate import TRUST_METRICS
 from .metrics import METRICS
 from .report import fmt_metric, round_rank, round_sig
-from .ui_actions import (
+from .tab_actions import (
     EvaluationView,
 )
 
