@@ -153,7 +153,12 @@ def _results_column(gr: Any) -> dict[str, Any]:
         )
         c["cells_note"] = note("lycoris-eval-cells-note")
         c["cells"] = table("lycoris-eval-cells", CELL_COLUMNS)
-        c["all_cells"] = gr.State(None)
+        # every cell, for the prompt-type filter: a hidden table, not a gr.State, because
+        # gradio 4 leaves State out of an endpoint's API parameters and its client then warns
+        # "Too many arguments provided for the endpoint." on every use of the filter
+        c["all_cells"] = gr.Dataframe(
+            value=_frame([], CELL_COLUMNS), headers=CELL_COLUMNS, visible=False, elem_id="lycoris-eval-all-cells"
+        )
     with gr.Tab("Summary"):
         c["summary_note"] = note("lycoris-eval-summary-note")
         c["summary"] = table("lycoris-eval-summary", SUMMARY_COLUMNS, "Ranks (1 = best within the checkpoint)")
@@ -230,7 +235,7 @@ def build_ui(services: UiServices) -> Any:
         on_evaluate = _evaluate_handler(gr, services)
 
         def on_filter(frame, ptype):
-            if frame is None:
+            if frame is None or frame.empty or "prompt type" not in frame.columns:
                 return gr.update(), gr.update()
             shown = filter_cells(frame, ptype)
             return _table(gr, shown), _cells_note(frame, shown, ptype)

@@ -494,3 +494,19 @@ def test_webui_names_the_random_weights_setting(fake_webui):
 
     fake_webui.adapter.setup()
     assert fake_webui.adapter.ui_services().random_weights_hint == WEBUI_RANDOM_WEIGHTS_HINT
+
+
+def test_no_handler_of_the_tab_takes_a_state_input(tmp_path):
+    """Gradio 4 (Forge) leaves gr.State out of an endpoint's API parameters, and its client
+    warns "Too many arguments provided for the endpoint." whenever such a handler runs: every
+    input of ours is a component that counts as a parameter (the page test on Forge checks
+    the same from the host's /info)."""
+    import gradio as gr
+
+    blocks = build_ui(services_for(tmp_path))
+    ours = [d for d in blocks.dependencies if d["inputs"]]
+    assert len(ours) >= 4
+    state_inputs = [
+        (d.get("api_name"), i) for d in ours for i in d["inputs"] if isinstance(blocks.blocks[i], gr.State)
+    ]
+    assert state_inputs == []

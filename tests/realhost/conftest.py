@@ -1,5 +1,7 @@
-"""Real-host fixtures. Without ``LYCORIS_EVAL_REALHOST`` (a folder built by
-``../shared/realhost/setup.sh``) these tests are skipped with one line; in CI they must run."""
+"""Real-host fixtures, run against each real host: the WebUI v1.10.1 and Forge (the
+``build`` fixture is parametrized, so every test that uses a host runs once per host,
+one host at a time). A host that is not built skips its tests with one line; in CI
+(``CI`` set) they fail instead."""
 
 from __future__ import annotations
 
@@ -8,46 +10,69 @@ from pathlib import Path
 
 import pytest
 
-from .host import ENV, HOST_SETTINGS, Host, install_extension, realhost_dest, write_settings, write_weights
+from .host import FLAVOURS, HOST_SETTINGS, Build, Host, install_extension, write_settings, write_weights
 
-SKIP_REASON = (
-    "real WebUI not built: `bash tools/setup.sh --tests` builds it in realhost/ "
-    f"(or bash ../shared/realhost/setup.sh DIR and {ENV}=DIR)"
-)
+HOSTS = tuple(FLAVOURS)
+
+
+def _flavour_of(item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "build" in callspec.params:
+        return callspec.params["build"]
+    if "realhost_dir" in getattr(item, "fixturenames", ()):
+        return "webui"
+    return None
 
 
 def pytest_collection_modifyitems(config, items):
-    dest = realhost_dest()
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.realhost)
-            missing = dest is None or not (dest / "a1111" / "launch.py").is_file()
-            if missing and not os.environ.get("CI"):  # in CI the fixture fails instead
-                item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+        if here not in Path(str(item.fspath)).parents:
+            continue
+        item.add_marker(pytest.mark.realhost)
+        name = _flavour_of(item)
+        if name is not None:
+            item.add_marker(getattr(pytest.mark, name))
+            if not FLAVOURS[name].built() and not os.environ.get("CI"):  # in CI the fixture fails instead
+                item.add_marker(pytest.mark.skip(reason=FLAVOURS[name].setup_hint))
 
 
-@pytest.fixture(scope="session")
-def realhost_dir() -> Path:
-    dest = realhost_dest()
-    if dest is None or not (dest / "a1111" / "launch.py").is_file():
+def _require(name: str) -> Path:
+    flavour = FLAVOURS[name]
+    if not flavour.built():
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the real-host tests: {SKIP_REASON}")
-        pytest.skip(SKIP_REASON)
-    install_extension(dest)
-    write_settings(dest, HOST_SETTINGS)
-    # an adapter file the Lora extension lists but cannot load (a truncated download)
-    (dest / "a1111" / "models" / "Lora" / "broken_lora.safetensors").write_bytes(
-        (10**9).to_bytes(8, "little") + b'{"truncated'
-    )
-    write_weights(dest / "a1111" / "models" / "lycoris-eval")
+            pytest.fail(f"CI must run the real-host tests: {flavour.setup_hint}")
+        pytest.skip(flavour.setup_hint)
+    dest = flavour.dest()
+    assert dest is not None
     return dest
 
 
 @pytest.fixture(scope="session")
-def host(realhost_dir: Path):
-    """The WebUI with page and API (``--ui``), ``--api-auth`` on; shared by the session."""
-    running = Host(realhost_dir, ui=True).start()
+def realhost_dir() -> Path:
+    """The WebUI v1.10.1 build folder (the sources the fake host is checked against)."""
+    return _require("webui")
+
+
+@pytest.fixture(scope="session", params=HOSTS)
+def build(request) -> Build:
+    """A real host, built and with the extension installed as a user installs it."""
+    flavour = FLAVOURS[request.param]
+    built = Build(flavour, _require(flavour.name))
+    install_extension(built)
+    write_settings(built, HOST_SETTINGS)
+    # an adapter file the Lora extension lists but cannot load (a truncated download)
+    (built.root / "models" / "Lora" / "broken_lora.safetensors").write_bytes(
+        (10**9).to_bytes(8, "little") + b'{"truncated'
+    )
+    write_weights(built.root / "models" / "lycoris-eval")
+    return built
+
+
+@pytest.fixture(scope="session")
+def host(build: Build):
+    """The host with page and API (``--ui``), ``--api-auth`` on; shared by its tests."""
+    running = Host(build, ui=True).start()
     try:
         yield running
     finally:

@@ -1,4 +1,6 @@
-"""Drive the real AUTOMATIC1111 WebUI v1.10.1 built by ``../shared/realhost/setup.sh``.
+"""Drive the real hosts: AUTOMATIC1111 WebUI v1.10.1 (``../shared/realhost/setup.sh``) and
+Stable Diffusion WebUI Forge (``../shared/realhost/forge/setup.sh``), each in its own build
+folder and its own Python environment (their pins cannot share one).
 
 The extension is installed the way a user installs it: copied into ``extensions/`` and its
 ``install.py`` run through the host's own ``launch`` module. Each host runs in its own
@@ -14,19 +16,88 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-ENV = "LYCORIS_EVAL_REALHOST"
 EXT_NAME = "sd-webui-lycoris-eval"
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("LYCORIS_EVAL_SHARED", ROOT.parent / "shared"))
-START = SHARED / "realhost" / "start.sh"
 AUTH = ("tester", "s3cret")
-CHECKPOINTS = ("tiny-sd1-a", "tiny-sd1-b")
-ADAPTERS = ("tiny_lora", "tiny_loha", "tiny_lokr")
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """One kind of real host: where its build lives and how it is started."""
+
+    name: str  # the test id: "webui" or "forge"
+    env: str  # the variable naming its build folder
+    default_dir: str  # where ``tools/setup.sh --tests`` builds it
+    subdir: str  # the host's own tree inside the build folder
+    start: Path
+
+    def dest(self) -> Path | None:
+        value = os.environ.get(self.env, "").strip()
+        if value:
+            return Path(value).resolve()
+        default = ROOT / self.default_dir
+        return default if (default / self.subdir / "launch.py").is_file() else None
+
+    def built(self) -> bool:
+        dest = self.dest()
+        return dest is not None and (dest / self.subdir / "launch.py").is_file()
+
+    @property
+    def setup_hint(self) -> str:
+        return (
+            f"real {self.name} host not built: `bash tools/setup.sh --tests` builds it in {self.default_dir}/ "
+            f"(or ${self.env}=DIR built by {self.start.parent}/setup.sh DIR)"
+        )
+
+
+FLAVOURS = {
+    "webui": Flavour("webui", "LYCORIS_EVAL_REALHOST", "realhost", "a1111", SHARED / "realhost" / "start.sh"),
+    "forge": Flavour(
+        "forge", "LYCORIS_EVAL_FORGE", "realhost-forge", "src", SHARED / "realhost" / "forge" / "start.sh"
+    ),
+}
+ENV = FLAVOURS["webui"].env
+
+
+@dataclass(frozen=True)
+class Build:
+    """A built host and the fixtures found in it (never hard-coded per host): the two
+    smallest checkpoints, and one adapter of each kind the Lora extension loads."""
+
+    flavour: Flavour
+    dest: Path
+
+    @property
+    def root(self) -> Path:
+        return self.dest / self.flavour.subdir
+
+    @property
+    def checkpoints(self) -> tuple[str, str]:
+        files = sorted((self.root / "models" / "Stable-diffusion").glob("*.safetensors"))
+        smallest = sorted(files, key=lambda f: (f.stat().st_size, f.name))[:2]
+        a, b = sorted(f.stem for f in smallest)
+        return a, b
+
+    def adapter(self, kind: str) -> str:
+        """The adapter file of a kind (``lora``, ``loha``, ``lokr``), named ``*_<kind>``."""
+        names = sorted(f.stem for f in (self.root / "models" / "Lora").glob(f"*_{kind}.safetensors"))
+        names = [n for n in names if not n.startswith("broken")]
+        if not names:
+            raise RuntimeError(f"no *_{kind} adapter in {self.root / 'models' / 'Lora'}")
+        return names[0]
+
+    @property
+    def adapters(self) -> tuple[str, str, str]:
+        return self.adapter("lora"), self.adapter("loha"), self.adapter("lokr")
+
+
 # Scoring in the host uses real weight files (random values, saved by the torch in use) of
 # small architectures, so the host-side loading path is the one users take.
 HOST_SETTINGS = {
@@ -44,12 +115,8 @@ _IGNORE = shutil.ignore_patterns(
 
 
 def realhost_dest() -> Path | None:
-    """``$LYCORIS_EVAL_REALHOST``, else ``realhost/`` (where ``tools/setup.sh --tests`` builds it)."""
-    value = os.environ.get(ENV, "").strip()
-    if value:
-        return Path(value).resolve()
-    default = ROOT / "realhost"
-    return default if (default / "a1111" / "launch.py").is_file() else None
+    """The WebUI v1.10.1 build: ``$LYCORIS_EVAL_REALHOST``, else ``realhost/``."""
+    return FLAVOURS["webui"].dest()
 
 
 def host_python(dest: Path) -> str:
@@ -62,9 +129,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def install_extension(dest: Path) -> str:
+def install_extension(build: Build) -> str:
     """Copy the working tree into ``extensions/`` and run ``install.py`` as the launcher does."""
-    a1111 = dest / "a1111"
+    a1111 = build.root
+    dest = build.dest
     target = a1111 / "extensions" / EXT_NAME
     if target.is_symlink() or target.is_file():
         target.unlink()
@@ -83,8 +151,8 @@ def install_extension(dest: Path) -> str:
     return proc.stdout + proc.stderr
 
 
-def write_settings(dest: Path, settings: dict[str, Any]) -> None:
-    path = dest / "a1111" / "config.json"
+def write_settings(build: Build, settings: dict[str, Any]) -> None:
+    path = build.root / "config.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
     data.update(settings)
     path.write_text(json.dumps(data, indent=2))
@@ -112,25 +180,31 @@ def write_weights(weights_dir: Path) -> None:
 class Host:
     """One running WebUI (API only, or page + API with ``ui=True``)."""
 
-    def __init__(self, dest: Path, ui: bool = False, auth: tuple[str, str] | None = AUTH, extra: tuple = ()) -> None:
-        self.dest = dest
+    def __init__(self, build: Build, ui: bool = False, auth: tuple[str, str] | None = AUTH, extra: tuple = ()) -> None:
+        self.build = build
+        self.dest = build.dest
         self.ui = ui
         self.auth = auth
         self.extra = tuple(extra)
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
-        self.log_path = dest / f"host-{self.port}.log"
+        self.log_path = build.dest / f"host-{self.port}.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def a1111(self) -> Path:
-        return self.dest / "a1111"
+    def root(self) -> Path:
+        """The host's own tree (``a1111/`` or Forge's ``src/``): models, outputs, config.json."""
+        return self.build.root
+
+    @property
+    def flavour(self) -> str:
+        return self.build.flavour.name
 
     def start(self, timeout: float = 240) -> Host:
-        args = ["bash", str(START), str(self.dest), "--port", str(self.port)]
+        args = ["bash", str(self.build.flavour.start), str(self.dest), "--port", str(self.port)]
         if self.ui:
             args.append("--ui")
         if self.auth:
@@ -143,7 +217,7 @@ class Host:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the WebUI exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"the {self.flavour} host exited with {self.proc.returncode}:\n{self.log_tail()}")
             # No request before start-up is over: with --ui the page is served before the
             # host adds its API middleware, and a request then makes that fail ("Cannot add
             # middleware after an application has started").
@@ -157,7 +231,7 @@ class Host:
                 pass
             time.sleep(1)
         self.stop()
-        raise RuntimeError(f"the WebUI did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(f"the {self.flavour} host did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
     def client(self, timeout: float = 120, auth: bool = True) -> httpx.Client:
         return httpx.Client(base_url=self.url, auth=self.auth if auth and self.auth else None, timeout=timeout)

@@ -10,33 +10,43 @@ import pytest
 from tests.test_bad_input import GRID_CASES
 
 PREFIX = "/lycoris-eval/v1"
-RENAMES = {"style_lora": "tiny_lora", "style_loha": "tiny_loha", "base-aa": "tiny-sd1-aa", "base-a": "tiny-sd1-a"}
 
 
-def _real(value):
+def _real(value, build):
+    """The fake host's names in a case, as the real host's files are named."""
+    a, _ = build.checkpoints
+    renames = {
+        "style_lora": build.adapter("lora"),
+        "style_loha": build.adapter("loha"),
+        "base-aa": f"{a}a",
+        "base-a": a,
+    }
     text = json.dumps(value)
-    for fake, real in RENAMES.items():
+    for fake, real in renames.items():
         text = text.replace(fake, real)
     return json.loads(text)
 
 
 @pytest.mark.parametrize(("case", "change", "field", "words"), GRID_CASES, ids=[c[0] for c in GRID_CASES])
 def test_bad_grid_input_refused_by_the_real_host(api, host, case, change, field, words):
-    root = host.a1111 / "outputs" / "lycoris-eval"
+    root = host.root / "outputs" / "lycoris-eval"
     before = sorted(p.name for p in root.iterdir()) if root.exists() else []
     body = {
-        "checkpoints": ["tiny-sd1-a"],
-        "adapters": ["tiny_lora"],
+        "checkpoints": [host.build.checkpoints[0]],
+        "adapters": [host.build.adapter("lora")],
         "weights": [1.0],
         "prompts": ["[style] a tree"],
         "seeds": [1, 2],
         "base": {"steps": 3, "width": 64, "height": 64},
     }
-    for key, value in _real(change).items():
+    for key, value in _real(change, host.build).items():
         body[key] = {**body.get(key, {}), **value} if key == "base" else value
     response = api.post(f"{PREFIX}/grid", json=body)
     assert response.status_code in (403, 422), (case, response.status_code, response.text[:300])
-    assert _real(field) in response.text and _real(words) in response.text, (case, response.text[:500])
+    assert _real(field, host.build) in response.text and _real(words, host.build) in response.text, (
+        case,
+        response.text[:500],
+    )
     after = sorted(p.name for p in root.iterdir()) if root.exists() else []
     assert after == before, "nothing written"
     assert api.get("/sdapi/v1/progress").json()["state"]["job_count"] in (0, -1)  # nothing running

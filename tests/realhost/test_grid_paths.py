@@ -11,37 +11,47 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .host import CHECKPOINTS, HOST_SETTINGS, run_records, wait_job
+from .host import HOST_SETTINGS, run_records, wait_job
 
-SPEC = {
-    "checkpoints": list(CHECKPOINTS),
-    "adapters": ["tiny_lora", "tiny_loha"],
-    "weights": [0.5, 1.0],
-    "prompts": ["[style] a castle on a hill"],
-    "seeds": [101, 102],
-    "score": True,
-}
+WEIGHTS = [0.5, 1.0]
+SEEDS = [101, 102]
+
+
+def grid(build) -> dict:
+    return {
+        "checkpoints": list(build.checkpoints),
+        "adapters": [build.adapter("lora"), build.adapter("loha")],
+        "weights": WEIGHTS,
+        "prompts": ["[style] a castle on a hill"],
+        "seeds": SEEDS,
+        "score": True,
+    }
+
+
 BASE = {"steps": 4, "width": 64, "height": 64, "sampler_name": "Euler", "cfg_scale": 5}
 
 
 @pytest.fixture(scope="module")
 def references(host) -> str:
-    folder = host.a1111 / "outputs" / "lycoris-eval-refs" / "ink"
+    folder = host.root / "outputs" / "lycoris-eval-refs" / "ink"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(3):
         Image.effect_noise((64, 64), 30 + 10 * i).convert("RGB").save(folder / f"ref-{i}.png")
     return str(folder)
 
 
-def _check_cells(document: dict, records: list[dict]) -> None:
+def _check_cells(document: dict, records: list[dict], build) -> None:
+    spec = grid(build)
+    checkpoints = spec["checkpoints"]
+    lora, loha = spec["adapters"]
     cells = document["cells"]
     adapter_cells = {(c["checkpoint"], c["adapter"], c["weight"]) for c in cells if c["adapter"]}
-    expected = {(ck, ad, w) for ck in CHECKPOINTS for ad in SPEC["adapters"] for w in SPEC["weights"]}
+    expected = {(ck, ad, w) for ck in checkpoints for ad in spec["adapters"] for w in WEIGHTS}
     assert adapter_cells == expected, json.dumps([(c["checkpoint"], c["adapter"], c["weight"]) for c in cells])
     baselines = [c for c in cells if c["baseline"]]
-    assert sorted(c["checkpoint"] for c in baselines) == sorted(CHECKPOINTS)
+    assert sorted(c["checkpoint"] for c in baselines) == sorted(checkpoints)
     for cell in cells:
-        assert sorted(cell["seeds"]) == SPEC["seeds"], cell
+        assert sorted(cell["seeds"]) == SEEDS, cell
         assert len(cell["images"]) == 2
         assert cell["prompt_type"] == "style"
         if cell["adapter"]:
@@ -53,17 +63,17 @@ def _check_cells(document: dict, records: list[dict]) -> None:
     assert set(document["run"]["metrics"]) <= set(HOST_SETTINGS["lycoris_eval_default_metrics"].split(","))
     assert "style_loss_ref" in document["run"]["metrics"] and "clip_score" not in document["run"]["metrics"]
     # adapter type and training base in the scores themselves
-    assert document["adapters"]["tiny_loha"]["type"] == "LoHa"
-    assert document["adapters"]["tiny_lora"]["base_model_version"] == "sd_v1"
+    assert document["adapters"][loha]["type"] == "LoHa"
+    assert document["adapters"][lora]["base_model_version"] == "sd_v1"
     done = [r for r in records if r["status"] == "done"]
     assert len(done) == 2 * 2 * (1 + 2 * 2)
-    assert {r["checkpoint"] for r in done} == set(CHECKPOINTS)
+    assert {r["checkpoint"] for r in done} == set(checkpoints)
     assert document["run"]["n_images"] == len(done)
 
 
 def test_script_through_txt2img_scored(api, host, references):
     run_id = f"script-{uuid.uuid4().hex[:8]}"
-    spec = {**SPEC, "references": [references], "run_id": run_id}
+    spec = {**grid(host.build), "references": [references], "run_id": run_id}
     before = api.get("/sdapi/v1/options").json()["sd_model_checkpoint"]
     body = {
         "prompt": "",
@@ -73,10 +83,10 @@ def test_script_through_txt2img_scored(api, host, references):
     }
     response = api.post("/sdapi/v1/txt2img", json=body, timeout=600)
     assert response.status_code == 200, response.text[:2000]
-    run_dir = host.a1111 / "outputs" / "lycoris-eval" / run_id
+    run_dir = host.root / "outputs" / "lycoris-eval" / run_id
     document = json.loads((run_dir / "scores.json").read_text())
-    records = run_records(host.a1111, run_id)
-    _check_cells(document, records)
+    records = run_records(host.root, run_id)
+    _check_cells(document, records, host.build)
     # the PNGs keep their adapter tags and the run's cell keys
     for record in records:
         with Image.open(run_dir / "images" / record["image"]) as im:
@@ -91,7 +101,7 @@ def test_script_through_txt2img_scored(api, host, references):
 def test_api_grid_scored_gives_the_same_cells(api, host, references):
     before = api.get("/sdapi/v1/options").json()["sd_model_checkpoint"]
     response = api.post(
-        "/lycoris-eval/v1/grid", json={**SPEC, "references": [references], "base": BASE, "run_name": "api"}
+        "/lycoris-eval/v1/grid", json={**grid(host.build), "references": [references], "base": BASE, "run_name": "api"}
     )
     assert response.status_code == 202, response.text
     answer = response.json()
@@ -102,11 +112,11 @@ def test_api_grid_scored_gives_the_same_cells(api, host, references):
     status = wait_job(api, answer["job_id"], timeout=600)
     assert status["state"] == "done", status
     detail = api.get(f"/lycoris-eval/v1/runs/{run_id}").json()
-    _check_cells(detail["scores"], run_records(host.a1111, run_id))
+    _check_cells(detail["scores"], run_records(host.root, run_id), host.build)
     # re-scoring the run through POST /evaluate gives the same cells
     again = api.post("/lycoris-eval/v1/evaluate", json={"run_id": run_id, "references": [references]}, timeout=600)
     assert again.status_code in (200, 202), again.text[:2000]
     document = again.json() if again.status_code == 200 else wait_job(api, again.json()["job_id"])["result"]
-    _check_cells(document, run_records(host.a1111, run_id))
-    assert Path(host.a1111 / "outputs" / "lycoris-eval" / run_id / "scores.csv").is_file()
+    _check_cells(document, run_records(host.root, run_id), host.build)
+    assert Path(host.root / "outputs" / "lycoris-eval" / run_id / "scores.csv").is_file()
     assert api.get("/sdapi/v1/options").json()["sd_model_checkpoint"] == before

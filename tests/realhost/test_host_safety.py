@@ -3,6 +3,7 @@ names refused before any image, an adapter the host cannot load recorded on its 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from .host import current_checkpoint, run_records, wait_job
@@ -26,12 +27,13 @@ def test_api_auth_on_every_route_of_ours(api, host):
 
 
 def test_overrides_not_restored_no_deadlock_user_checkpoint_back(api, host):
-    assert api.post("/sdapi/v1/options", json={"sd_model_checkpoint": "tiny-sd1-a.safetensors"}).status_code == 200
+    a, b = host.build.checkpoints
+    assert api.post("/sdapi/v1/options", json={"sd_model_checkpoint": f"{a}.safetensors"}).status_code == 200
     user = current_checkpoint(api)
-    assert user.startswith("tiny-sd1-a")
+    assert user.startswith(a)
     body = {
-        "checkpoints": ["tiny-sd1-a", "tiny-sd1-b"],
-        "adapters": ["tiny_lora"],
+        "checkpoints": [a, b],
+        "adapters": [host.build.adapter("lora")],
         "weights": [1.0],
         "prompts": ["a kite"],
         "seeds": [1],
@@ -40,9 +42,11 @@ def test_overrides_not_restored_no_deadlock_user_checkpoint_back(api, host):
     answer = api.post(f"{PREFIX}/grid", json=body).json()
     status = wait_job(api, answer["job_id"], timeout=120)
     assert status["state"] == "done", status
-    assert current_checkpoint(api).startswith("tiny-sd1-a"), "the user's checkpoint, not the grid's last"
+    assert current_checkpoint(api).startswith(a), "the user's checkpoint, not the grid's last"
+    # the weights in memory are the user's file (the host's hash of what it loaded)
+    digest = hashlib.sha256((host.root / "models" / "Stable-diffusion" / f"{a}.safetensors").read_bytes()).hexdigest()
     loaded = api.get("/sdapi/v1/options").json()["sd_checkpoint_hash"]
-    assert loaded and loaded.startswith("5b9937790e"), loaded
+    assert loaded and digest.startswith(loaded[:10]), (loaded, digest)
     response = api.post(
         "/sdapi/v1/txt2img", json={"prompt": "after", "steps": 2, "width": 64, "height": 64}, timeout=60
     )
@@ -50,23 +54,25 @@ def test_overrides_not_restored_no_deadlock_user_checkpoint_back(api, host):
 
 
 def test_unknown_checkpoint_refused_before_any_image(api, host):
-    before = len(list((host.a1111 / "outputs" / "lycoris-eval").iterdir()))
-    body = {"checkpoints": ["tiny-sd1-zz"], "adapters": ["tiny_lora"], "prompts": ["x"], "seeds": [1]}
+    before = len(list((host.root / "outputs" / "lycoris-eval").iterdir()))
+    a, _ = host.build.checkpoints
+    lora, loha = host.build.adapter("lora"), host.build.adapter("loha")
+    body = {"checkpoints": [a + "-zz"], "adapters": [lora], "prompts": ["x"], "seeds": [1]}
     response = api.post(f"{PREFIX}/grid", json=body)
     assert response.status_code == 422
-    assert "checkpoints" in response.text and "tiny-sd1-zz" in response.text and "tiny-sd1-a" in response.text
-    body = {"adapters": ["tiny_lorra"], "prompts": ["x"], "seeds": [1]}
+    assert "checkpoints" in response.text and f"{a}-zz" in response.text and a in response.text
+    body = {"adapters": [lora[:-1] + "r" + lora[-1]], "prompts": ["x"], "seeds": [1]}
     response = api.post(f"{PREFIX}/grid", json=body)
-    assert response.status_code == 422 and "did you mean tiny_lora" in response.text
-    response = api.post(f"{PREFIX}/grid", json={"adapters": ["tiny_lora"], "prompts": ["x <lora:tiny_loha:1>"]})
+    assert response.status_code == 422 and f"did you mean {lora}" in response.text
+    response = api.post(f"{PREFIX}/grid", json={"adapters": [lora], "prompts": [f"x <lora:{loha}:1>"]})
     assert response.status_code == 422 and "adapter-free" in response.text
-    assert len(list((host.a1111 / "outputs" / "lycoris-eval").iterdir())) == before
+    assert len(list((host.root / "outputs" / "lycoris-eval").iterdir())) == before
 
 
 def test_adapter_the_host_cannot_load_is_recorded_on_its_cells(api, host):
     run_id = f"broken-{uuid.uuid4().hex[:6]}"
     body = {
-        "adapters": ["tiny_lora", "broken_lora"],
+        "adapters": [host.build.adapter("lora"), "broken_lora"],
         "weights": [1.0],
         "prompts": ["a boat"],
         "seeds": [1, 2],
@@ -75,19 +81,20 @@ def test_adapter_the_host_cannot_load_is_recorded_on_its_cells(api, host):
     }
     status = wait_job(api, api.post(f"{PREFIX}/grid", json=body).json()["job_id"], timeout=120)
     assert status["state"] == "done", status
-    records = run_records(host.a1111, run_id)
+    records = run_records(host.root, run_id)
     failed = [r for r in records if r["status"] == "failed"]
     assert {r["adapter"] for r in failed} == {"broken_lora"} and len(failed) == 2
     assert all("could not load adapter 'broken_lora'" in r["error"] for r in failed)
-    assert sum(r["status"] == "done" for r in records) == 4  # baselines and tiny_lora
+    assert sum(r["status"] == "done" for r in records) == 4  # baselines and the loadable LoRA
 
 
 def test_add_network_to_prompt_never_reaches_a_baseline(api, host):
     run_id = f"pure-{uuid.uuid4().hex[:6]}"
-    assert api.post("/sdapi/v1/options", json={"sd_lora": "tiny_loha"}).status_code == 200
+    lora, loha = host.build.adapter("lora"), host.build.adapter("loha")
+    assert api.post("/sdapi/v1/options", json={"sd_lora": loha}).status_code == 200
     try:
         body = {
-            "adapters": ["tiny_lora"],
+            "adapters": [lora],
             "weights": [1.0],
             "prompts": ["a bell"],
             "seeds": [4],
@@ -96,11 +103,11 @@ def test_add_network_to_prompt_never_reaches_a_baseline(api, host):
         }
         status = wait_job(api, api.post(f"{PREFIX}/grid", json=body).json()["job_id"], timeout=120)
         assert status["state"] == "done", status
-        assert api.get("/sdapi/v1/options").json()["sd_lora"] == "tiny_loha"  # the user's setting kept
+        assert api.get("/sdapi/v1/options").json()["sd_lora"] == loha  # the user's setting kept
     finally:
         api.post("/sdapi/v1/options", json={"sd_lora": "None"})
-    records = {r["adapter"]: r for r in run_records(host.a1111, run_id)}
-    assert "tiny_loha" not in records[None]["infotext"] and "Lora hashes" not in records[None]["infotext"]
-    assert "tiny_loha" not in records["tiny_lora"]["infotext"]
+    records = {r["adapter"]: r for r in run_records(host.root, run_id)}
+    assert loha not in records[None]["infotext"] and "Lora hashes" not in records[None]["infotext"]
+    assert loha not in records[lora]["infotext"]
     manifest = api.get(f"{PREFIX}/runs/{run_id}").json()["manifest"]
-    assert "tiny_loha" in manifest["host"]["neutralised"]["sd_lora"]
+    assert loha in manifest["host"]["neutralised"]["sd_lora"]

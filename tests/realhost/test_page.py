@@ -1,4 +1,5 @@
-"""The extension's page in the real WebUI v1.10.1, driven by clicking like a user:
+"""The extension's page in each real host (WebUI v1.10.1 on gradio 3.41, Forge on gradio
+4.40), driven by clicking like a user:
 an X/Y/Z plot (checkpoints × our "LyCORIS: adapter" axis, batch count 2) made in txt2img,
 then the **Evaluate** button next to the results, which opens the LyCORIS Eval tab with
 "Last X/Y/Z grid" selected, and the tab's Evaluate. Screenshots of every step are kept in
@@ -15,12 +16,11 @@ from typing import Any
 import pytest
 
 from ..test_browser import FLAGS, PROGRESS_WATCH
-from .host import ADAPTERS, CHECKPOINTS, ROOT
+from .host import ROOT, Host
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PROMPT = "a castle on a hill, ink wash painting"
-PLOT_ADAPTERS = ADAPTERS[:2]  # tiny_lora, tiny_loha
 GENERATE_TIMEOUT = 300_000
 SCORE_TIMEOUT = 300_000
 # the machine is offline: Gradio's CDN script (iframeResizer) and other outside URLs fail to load
@@ -55,8 +55,17 @@ class ConsoleLog:
             self.ours.append(line)
 
 
-def _shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
+class Shots:
+    """Screenshots of each step, named by host: ``test-artifacts/page-<host>-<step>.png``."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def __call__(self, page: Any, name: str) -> None:
+        page.screenshot(path=str(self.path(name)), full_page=True)
+
+    def path(self, name: str) -> Path:
+        return ARTIFACTS / f"page-{self.host}-{name}.png"
 
 
 def _set_number(page: Any, elem_id: str, value: int) -> None:
@@ -71,9 +80,10 @@ def _set_number(page: Any, elem_id: str, value: int) -> None:
 
 
 def _choose(page: Any, dropdown: Any, option: str) -> None:
-    """Open a Gradio 3.41 dropdown and click one option (multiselect dropdowns stay open)."""
+    """Open a dropdown and click one option (gradio 3.41 marks options with ``data-value``,
+    gradio 4 with ``aria-label``)."""
     dropdown.locator("input").first.click()
-    dropdown.locator(f'ul.options li[data-value="{option}"]').first.click()
+    dropdown.locator(f'ul.options li[data-value="{option}"], ul.options li[aria-label="{option}"]').first.click()
 
 
 def _values_dropdown(page: Any, axis: str) -> Any:
@@ -96,13 +106,34 @@ def _picked(dropdown: Any) -> list[str]:
     return [t.strip() for t in dropdown.locator(".token").all_inner_texts()]
 
 
-def drive(page: Any, url: str, log: ConsoleLog) -> dict[str, Any]:
+BUTTON_LOOK = """(id) => {
+    const s = getComputedStyle(document.getElementById(id));
+    return {background: s.backgroundColor, border: s.borderTopStyle + ' ' + s.borderTopWidth,
+            padding: s.paddingLeft, radius: s.borderTopLeftRadius, cursor: s.cursor};
+}"""
+# which of our endpoints would make gradio 4's client warn "Too many arguments provided for
+# the endpoint.": more inputs than API parameters (gr.State inputs are not parameters)
+OUR_ENDPOINTS = """async () => {
+    const config = window.gradio_config;
+    const info = await (await fetch('info')).json().catch(() => null);
+    if (!config || !info || !info.named_endpoints) return null;
+    const ours = new Set(config.components.filter(c => String((c.props || {}).elem_id || '').startsWith('lycoris-eval')).map(c => c.id));
+    return config.dependencies
+        .filter(d => d.inputs.some(i => ours.has(i)) || d.targets.some(t => ours.has(t[0])))
+        .map(d => ({api_name: d.api_name, inputs: d.inputs.length,
+                    parameters: ((info.named_endpoints['/' + d.api_name] || {}).parameters || []).length}));
+}"""
+
+
+def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]:
+    url = host.url
+    checkpoints, plot_adapters = host.build.checkpoints, host.build.adapters[:2]
     page.on("console", log.on_console)
     page.on("pageerror", log.on_pageerror)
     page.goto(url, timeout=120_000)
     page.locator("#txt2img_generate").wait_for(timeout=120_000)
     page.locator("#lycoris-eval-after-xyz").wait_for(state="attached", timeout=60_000)
-    _shot(page, "01-loaded")
+    shot(page, "01-loaded")
 
     # txt2img: prompt, 64×64, 4 steps, batch count 2
     page.locator("#txt2img_prompt textarea").fill(PROMPT)
@@ -118,28 +149,29 @@ def drive(page: Any, url: str, log: ConsoleLog) -> dict[str, Any]:
     _choose(page, x_type, "Checkpoint name")
     x_values = _values_dropdown(page, "X")
     x_values.wait_for(timeout=30_000)
-    for name in CHECKPOINTS:
-        _pick(page, x_values, name)
+    for name in checkpoints:
+        _pick(page, x_values, f"{name}.safetensors")
     page.keyboard.press("Escape")
     _choose(page, page.locator("#script_txt2img_xyz_plot_y_type"), "LyCORIS: adapter")
     y_values = _values_dropdown(page, "Y")
     y_values.wait_for(timeout=30_000)
-    for name in PLOT_ADAPTERS:
+    for name in plot_adapters:
         _pick(page, y_values, name)
     page.keyboard.press("Escape")
     picked = {axis: _picked(_values_dropdown(page, axis)) for axis in ("X", "Y")}
-    _shot(page, "02-xyz-plot-set")
+    shot(page, "02-xyz-plot-set")
 
     page.locator("#txt2img_generate").click()
     # done when the gallery shows the grid and the Generate button is back
     page.locator("#html_info_txt2img", has_text="Steps: 4").first.wait_for(timeout=GENERATE_TIMEOUT)
     page.locator("#txt2img_gallery img").first.wait_for(timeout=GENERATE_TIMEOUT)
     page.locator("#txt2img_interrupt").wait_for(state="hidden", timeout=GENERATE_TIMEOUT)
-    _shot(page, "03-generated")
+    shot(page, "03-generated")
 
     # the extension's button next to the results: opens the tab with "Last X/Y/Z grid"
     button = page.locator("#lycoris-eval-after-xyz")
     classes = button.get_attribute("class") or ""
+    look = page.evaluate(BUTTON_LOOK, "lycoris-eval-after-xyz")
     button.click()
     tab = page.locator("#tab_lycoris_eval")
     tab.wait_for(timeout=30_000)
@@ -149,22 +181,24 @@ def drive(page: Any, url: str, log: ConsoleLog) -> dict[str, Any]:
     )
     info = page.locator("#lycoris-eval-xyz-info").first  # Gradio 3.41 gives a Markdown's id twice
     info.locator("text=/captured/").first.wait_for(timeout=30_000)
-    _shot(page, "04-tab-opened")
+    shot(page, "04-tab-opened")
 
     page.evaluate(PROGRESS_WATCH)
     page.locator("#lycoris-eval-evaluate").click()
     try:  # the progress text of the evaluation, as the user sees it
         page.get_by_text(re.compile("loading the scoring models|encoding .*\\d+/\\d+")).first.wait_for(timeout=60_000)
-        _shot(page, "05-progress")
+        shot(page, "05-progress")
     except Exception:  # noqa: BLE001 - a fast evaluation may finish first; asserted below from the watch
         pass
     status = page.locator("#lycoris-eval-status").first
     status.locator("text=/Scored \\d+ images|Error/").first.wait_for(timeout=SCORE_TIMEOUT)
-    _shot(page, "06-evaluated")
+    shot(page, "06-evaluated")
     result = {
         "progress_seen": page.evaluate("window.leProgressSeen"),
         "picked": picked,
         "button_classes": classes,
+        "button_look": look,
+        "endpoints": page.evaluate(OUR_ENDPOINTS),
         "source_info": info.inner_text(),
         "status": status.inner_text(),
     }
@@ -179,14 +213,16 @@ def drive(page: Any, url: str, log: ConsoleLog) -> dict[str, Any]:
         result["heatmap_width"] = heatmap.evaluate("img => img.naturalWidth")
     except Exception:  # noqa: BLE001 - reported by the assertions below
         result["heatmap_width"] = 0
-    _shot(page, "07-heatmaps")
+    shot(page, "07-heatmaps")
     page.locator("#tab_lycoris_eval .tab-nav button", has_text="Trust").first.click()
     result["trust_note"] = page.locator("#lycoris-eval-trust-note").first.inner_text()
-    _shot(page, "08-trust")
+    shot(page, "08-trust")
     return result
 
 
 def test_xyz_plot_then_evaluate_in_the_tab(host):
+    checkpoints, plot_adapters = host.build.checkpoints, host.build.adapters[:2]
+    shot = Shots(host.flavour)
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("CI needs Debian's chromium for the page test: tools/setup.sh installs it when run as root")
@@ -201,27 +237,34 @@ def test_xyz_plot_then_evaluate_in_the_tab(host):
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
             page.set_default_timeout(60_000)
             try:
-                result = drive(page, host.url, log)
+                result = drive(page, host, log, shot)
             except Exception:
-                _shot(page, "99-failure")
+                shot(page, "99-failure")
                 raise
         finally:
             browser.close()
-            (ARTIFACTS / "page-console.log").write_text("\n".join(log.entries) + "\n")
+            (ARTIFACTS / f"page-{host.flavour}-console.log").write_text("\n".join(log.entries) + "\n")
     log_tail = host.log_tail(4000)
-    assert result["picked"]["Y"] == list(PLOT_ADAPTERS), result["picked"]
-    assert [v.split(".")[0] for v in result["picked"]["X"]] == list(CHECKPOINTS), result["picked"]
+    assert result["picked"]["Y"] == list(plot_adapters), result["picked"]
+    assert [v.split(".")[0] for v in result["picked"]["X"]] == list(checkpoints), result["picked"]
     # 2 checkpoints × 2 adapters × batch count 2: every image of the plot is scored, 2 per cell
     assert "Scored 8 images in 4 cells" in result["status"], f"{result['status']}\n--- host log ---\n{log_tail}"
     # the button looks like the host's buttons (classes copied from a sibling, Svelte hash included)
     assert {"secondary", "gradio-button", "lycoris-eval-button"} <= set(result["button_classes"].split())
     assert any(c.startswith("svelte-") for c in result["button_classes"].split()), result["button_classes"]
     assert "tool" not in result["button_classes"].split()
+    # …and is drawn as one (gradio 4 styles buttons through its scoped classes)
+    look = result["button_look"]
+    assert look["background"] not in ("rgba(0, 0, 0, 0)", "transparent"), look
+    assert look["border"].startswith("solid") and look["padding"] != "0px" and look["cursor"] == "pointer", look
     assert re.search(r"\d+ images?, captured \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", result["source_info"])
     # the cells table lists both checkpoints and both adapters, with real headers
     assert result.get("headers", [])[:2] == ["checkpoint", "adapter"], result
-    for name in (*CHECKPOINTS, *PLOT_ADAPTERS):
+    for name in (*checkpoints, *plot_adapters):
         assert name in result["cells_text"], (name, result["cells_text"], log_tail)
+    # the adapters' types come from the host's Lora extension in the X/Y/Z flow too
+    assert "LoRA" in result["cells_text"] and "LoHa" in result["cells_text"], result["cells_text"]
+    assert "unknown" not in result["cells_text"], result["cells_text"]
     assert result["heatmap_width"] > 100, result
     assert "The trust check needs a reference set" in result["trust_note"]
     # step-by-step progress text (not only "processing | 41.0/0.3s")
@@ -229,4 +272,7 @@ def test_xyz_plot_then_evaluate_in_the_tab(host):
     assert any("loading the scoring models" in t for t in seen), seen
     assert any(re.search(r"encoding images \d+/\d+", t) for t in seen), seen
     assert not log.ours, "console errors from the extension:\n" + "\n".join(log.ours)
-    assert Path(ARTIFACTS / "page-06-evaluated.png").stat().st_size > 10_000
+    if result["endpoints"] is not None:  # gradio 4 serves /info: none of ours makes its client warn
+        assert result["endpoints"], "our endpoints are listed"
+        assert [e for e in result["endpoints"] if e["inputs"] > e["parameters"]] == [], result["endpoints"]
+    assert shot.path("06-evaluated").stat().st_size > 10_000

@@ -9,30 +9,33 @@ import uuid
 
 from .host import Host, run_records, wait_job
 
-GRID = {
-    "checkpoints": ["tiny-sd1-a", "tiny-sd1-b"],
-    "adapters": ["tiny_lora"],
-    "weights": [0.5, 1.0],
-    "prompts": ["a lighthouse"],
-    "seeds": [7, 8, 9],
-}
+
+def grid(build) -> dict:
+    return {
+        "checkpoints": list(build.checkpoints),
+        "adapters": [build.adapter("lora")],
+        "weights": [0.5, 1.0],
+        "prompts": ["a lighthouse"],
+        "seeds": [7, 8, 9],
+    }
 
 
 def _digests(host: Host, run_id: str) -> dict[str, str]:
-    images = host.a1111 / "outputs" / "lycoris-eval" / run_id / "images"
+    images = host.root / "outputs" / "lycoris-eval" / run_id / "images"
     return {
         r["key"]: hashlib.sha256((images / r["image"]).read_bytes()).hexdigest()
-        for r in run_records(host.a1111, run_id)
+        for r in run_records(host.root, run_id)
         if r["status"] == "done"
     }
 
 
-def test_kill_9_mid_grid_then_resume_with_the_run_id_given_at_submission(realhost_dir):
+def test_kill_9_mid_grid_then_resume_with_the_run_id_given_at_submission(build):
     base = {"steps": 30, "width": 64, "height": 64}
-    first = Host(realhost_dir, ui=False).start()
+    spec = grid(build)
+    first = Host(build, ui=False).start()
     try:
         with first.client() as client:
-            answer = client.post("/lycoris-eval/v1/grid", json={**GRID, "base": base}).json()
+            answer = client.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()
             run_id = answer["run_id"]  # known before any image exists
             deadline = time.monotonic() + 240
             while time.monotonic() < deadline:
@@ -44,19 +47,19 @@ def test_kill_9_mid_grid_then_resume_with_the_run_id_given_at_submission(realhos
             first.kill9()
     finally:
         first.stop()
-    records = run_records(first.a1111, run_id)
+    records = run_records(first.root, run_id)
     done_before = _digests(first, run_id)
     assert 4 <= len(done_before) < 18, f"killed mid-grid: {len(done_before)} done"
-    second = Host(realhost_dir, ui=False).start()
+    second = Host(build, ui=False).start()
     try:
         with second.client() as client:
-            answer = client.post("/lycoris-eval/v1/grid", json={**GRID, "base": base, "run_id": run_id}).json()
+            answer = client.post("/lycoris-eval/v1/grid", json={**spec, "base": base, "run_id": run_id}).json()
             status = wait_job(client, answer["job_id"], timeout=400)
             assert status["state"] == "done", status
             assert status["result"]["generated"] == 18 - len(done_before)
     finally:
         second.stop()
-    records = run_records(second.a1111, run_id)
+    records = run_records(second.root, run_id)
     done_lines = [r["key"] for r in records if r["status"] == "done"]
     assert len(done_lines) == len(set(done_lines)) == 18, "each image finished exactly once"
     after = _digests(second, run_id)
@@ -65,7 +68,8 @@ def test_kill_9_mid_grid_then_resume_with_the_run_id_given_at_submission(realhos
 
 def test_interrupt_mid_sampling_then_resume_regenerates_the_image(api, host):
     run_id = f"interrupt-{uuid.uuid4().hex[:6]}"
-    spec = {**GRID, "checkpoints": ["tiny-sd1-a"], "weights": [1.0], "seeds": [5, 6], "run_id": run_id}
+    spec = {**grid(host.build), "weights": [1.0], "seeds": [5, 6], "run_id": run_id}
+    spec["checkpoints"] = spec["checkpoints"][:1]
     base = {"steps": 150, "width": 64, "height": 64}
     answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()
     deadline = time.monotonic() + 240
@@ -79,11 +83,11 @@ def test_interrupt_mid_sampling_then_resume_regenerates_the_image(api, host):
     assert api.post("/sdapi/v1/interrupt").status_code == 200
     status = wait_job(api, answer["job_id"], timeout=300)
     assert status["result"]["interrupted"] is True, status
-    kept = [r for r in run_records(host.a1111, run_id) if r["status"] == "done"]
+    kept = [r for r in run_records(host.root, run_id) if r["status"] == "done"]
     assert len(kept) == status["result"]["generated"] < 4
     assert all(r["time"] < interrupted_at for r in kept), "the half-denoised image was not recorded"
     answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()
     status = wait_job(api, answer["job_id"], timeout=300)
     assert status["state"] == "done" and status["result"]["generated"] == 4 - len(kept), status
-    done = [r["key"] for r in run_records(host.a1111, run_id) if r["status"] == "done"]
+    done = [r["key"] for r in run_records(host.root, run_id) if r["status"] == "done"]
     assert len(done) == len(set(done)) == 4

@@ -18,7 +18,9 @@ def _axis_index(api, label: str) -> int:
 def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     checkpoint_axis, adapter_axis = _axis_index(api, "Checkpoint name"), _axis_index(api, "LyCORIS: adapter")
     weight_axis = _axis_index(api, "LyCORIS: adapter weight")
-    args = [checkpoint_axis, "", ["tiny-sd1-a", "tiny-sd1-b"], adapter_axis, "", ["tiny_lora", "tiny_loha"]]
+    checkpoints = list(host.build.checkpoints)
+    lora, loha = host.build.adapter("lora"), host.build.adapter("loha")
+    args = [checkpoint_axis, "", checkpoints, adapter_axis, "", [lora, loha]]
     args += [weight_axis, "0.5, 1", [], True, False, False, False, False, False, False, 0, False]
     body = {
         "prompt": "a red barn",
@@ -32,7 +34,7 @@ def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     }
     response = api.post("/sdapi/v1/txt2img", json=body, timeout=600)
     assert response.status_code == 200, response.text[:2000]
-    folder = host.a1111.joinpath(*XYZ_DIR)
+    folder = host.root.joinpath(*XYZ_DIR)
     files = sorted(folder.glob("*.png"))
     assert len(files) == 2 * 2 * 2 * 2, [f.name for f in files]  # checkpoints × adapters × weights × batch count
     for path in files:
@@ -52,10 +54,8 @@ def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     cells = document["cells"]
     assert len(cells) == 8 and all(len(c["images"]) == 2 for c in cells)
     assert sorted(s for c in cells for s in c["image_seeds"]) == sorted([300, 301] * 8)
-    assert {(c["adapter"], c["weight"]) for c in cells} == {
-        (a, w) for a in ("tiny_lora", "tiny_loha") for w in (0.5, 1)
-    }
+    assert {(c["adapter"], c["weight"]) for c in cells} == {(a, w) for a in (lora, loha) for w in (0.5, 1)}
     assert len({c["group"] for c in cells}) == 8 and all("X: " in c["group"] for c in cells)
-    assert all(c["checkpoint"] in ("tiny-sd1-a", "tiny-sd1-b") for c in cells)
-    assert document["adapters"]["tiny_loha"]["type"] == "LoHa"
-    assert document["adapters"]["tiny_lora"]["base_model_version"] == "sd_v1"
+    assert all(c["checkpoint"] in checkpoints for c in cells)
+    assert document["adapters"][loha]["type"] == "LoHa"
+    assert document["adapters"][lora]["base_model_version"] == "sd_v1"
