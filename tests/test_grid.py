@@ -311,6 +311,17 @@ def test_adapter_that_fails_to_load_is_recorded_on_its_cells(fake_webui, tmp_pat
     assert len(store.finished()) == 6
 
 
+def test_adapter_whose_keys_match_no_layer_is_not_kept(fake_webui, tmp_path):
+    """Both hosts load such a file without an error and change nothing (the WebUI: a network
+    with no module; Forge: no LoRA patch); its images would be baselines labelled as adapter."""
+    ns = fake_webui
+    ns.networks.MISMATCHED.add("style_loha")
+    run_script(ns, tmp_path, run_id="r6m", checkpoints=["base-a"], seeds=[3])
+    failed = RunStore(ns.data / "outputs" / "lycoris-eval", "r6m").failures()
+    assert len(failed) == 4 and all(k.startswith("base-a|style_loha|") for k in failed)
+    assert "none of its weights matches this checkpoint" in next(iter(failed.values()))["error"]
+
+
 def test_interrupt_stops_cleanly_and_resume_finishes(fake_webui, tmp_path):
     ns = fake_webui
 

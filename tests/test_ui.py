@@ -506,7 +506,5 @@ def test_no_handler_of_the_tab_takes_a_state_input(tmp_path):
     blocks = build_ui(services_for(tmp_path))
     ours = [d for d in blocks.dependencies if d["inputs"]]
     assert len(ours) >= 4
-    state_inputs = [
-        (d.get("api_name"), i) for d in ours for i in d["inputs"] if isinstance(blocks.blocks[i], gr.State)
-    ]
+    state_inputs = [(d.get("api_name"), i) for d in ours for i in d["inputs"] if isinstance(blocks.blocks[i], gr.State)]
     assert state_inputs == []

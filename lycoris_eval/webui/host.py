@@ -21,6 +21,7 @@ from ..adapter_types import detect
 from ..errors import AdapterLoadError, CheckpointMismatchError, InputError, LycorisEvalError, SpecError
 from ..grid_runner import AdapterRef, CheckpointRef, Generated
 from ..grid_spec import GridJob
+from . import forge
 
 
 def _networks() -> Any:
@@ -90,6 +91,7 @@ class WebUIHost:
             # the Lora extension's "Add network to prompt" would load it into every baseline
             pc.override_settings["sd_lora"] = "None"
         pc.extra_generation_params = {**self.p.extra_generation_params, **extra}
+        forge.sync_model_selection()
         processed = processing.process_images(pc)
         if not processed.images:
             raise RuntimeError("the WebUI returned no image")
@@ -102,9 +104,7 @@ class WebUIHost:
             )
         first = getattr(processed, "index_of_first_image", 0) or 0
         if job.adapter is not None:
-            loaded = {getattr(n, "name", None) for n in getattr(_networks(), "loaded_networks", [])}
-            if job.adapter not in loaded:
-                raise AdapterLoadError(f"the WebUI could not load adapter {job.adapter!r} (see its console)")
+            _check_applied(job.adapter)
         return Generated(processed.images[first], processed.infotexts[first])
 
     def restore_checkpoint(self, checkpoint: CheckpointRef) -> None:
@@ -114,7 +114,8 @@ class WebUIHost:
         shared.opts.data["sd_model_checkpoint"] = checkpoint.title
         if getattr(self, "_sd_lora", None) is not None:
             shared.opts.data["sd_lora"] = self._sd_lora  # kept even if overrides were not restored
-        sd_models.reload_model_weights()
+        sd_models.reload_model_weights()  # a no-op in Forge, which loads on the next image:
+        forge.sync_model_selection()  # there, the user's checkpoint is the one it will load
 
     def begin(self, total: int) -> None:
         self._sd_lora = shared.opts.data.get("sd_lora")
@@ -154,6 +155,41 @@ class WebUIHost:
         if added is not None:
             info["neutralised"] = {"sd_lora": f"'Add network to prompt' ({added}) is off for every grid image"}
         return info
+
+
+def _check_applied(adapter: str) -> None:
+    """The adapter was loaded *and* changed the model; a file whose keys match no layer of
+    this checkpoint loads without error in both hosts and changes nothing (the WebUI logs it
+    at debug level, Forge prints "LoRA version mismatch"), so its image is not kept."""
+    nets = [n for n in getattr(_networks(), "loaded_networks", []) if getattr(n, "name", None) == adapter]
+    if not nets:
+        raise AdapterLoadError(f"the WebUI could not load adapter {adapter!r} (see its console)")
+    applied = forge.adapter_applied(getattr(shared, "sd_model", None), adapter)
+    if applied is None:  # the WebUI v1.10.1: a network with no matched module changes nothing
+        modules = getattr(nets[0], "modules", None)
+        applied = modules is None or len(modules) > 0
+    if not applied and not _readable(getattr(getattr(nets[0], "network_on_disk", None), "filename", None)):
+        # Forge lists a corrupt file, fails to read it and moves it to *.corrupted
+        raise AdapterLoadError(f"the WebUI could not load adapter {adapter!r} (see its console)")
+    if not applied:
+        raise AdapterLoadError(
+            f"adapter {adapter!r} loaded but none of its weights matches this checkpoint's layers "
+            "(made for another base model?): the image would equal the baseline, so it is not kept"
+        )
+
+
+def _readable(filename: str | None) -> bool:
+    from ..adapter_types import read_safetensors_header
+
+    if not filename or not Path(filename).is_file():
+        return False
+    if not filename.lower().endswith(".safetensors"):
+        return True
+    try:
+        read_safetensors_header(Path(filename))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _without_hash(title: str) -> str:

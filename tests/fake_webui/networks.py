@@ -6,6 +6,7 @@ available_networks = {}
 available_network_aliases = {}
 loaded_networks = []
 BROKEN = set()  # names whose loading raises (the real one logs and skips the network)
+MISMATCHED = set()  # names whose keys match no layer: loaded, but with no module (the real one logs at debug)
 
 
 class NetworkOnDisk:
@@ -25,6 +26,7 @@ class Network:
         self.network_on_disk = network_on_disk
         self.te_multiplier = 1.0
         self.unet_multiplier = 1.0
+        self.modules = {}  # key -> network module, as in v1.10.1's network.Network
 
 
 def list_available_networks():
@@ -46,6 +48,8 @@ def activate(prompt):
             missing.append(name)
             continue
         net = Network(name, on_disk)
+        if name not in MISMATCHED:
+            net.modules["lora_unet_down_blocks_0_attentions_0_proj_in"] = object()
         values = [a for a in args.split(":") if a]
         net.te_multiplier = net.unet_multiplier = float(values[0]) if values else 1.0
         loaded_networks.append(net)

@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from .host import FLAVOURS, HOST_SETTINGS, Build, Host, install_extension, write_settings, write_weights
+from .host import (
+    FLAVOURS,
+    HOST_SETTINGS,
+    Build,
+    Host,
+    install_extension,
+    write_mismatched_lora,
+    write_settings,
+    write_weights,
+)
 
 HOSTS = tuple(FLAVOURS)
 
@@ -65,6 +74,7 @@ def build(request) -> Build:
     (built.root / "models" / "Lora" / "broken_lora.safetensors").write_bytes(
         (10**9).to_bytes(8, "little") + b'{"truncated'
     )
+    write_mismatched_lora(built.root / "models" / "Lora" / "mismatch_lora.safetensors")
     write_weights(built.root / "models" / "lycoris-eval")
     return built
 

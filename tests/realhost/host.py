@@ -88,7 +88,7 @@ class Build:
     def adapter(self, kind: str) -> str:
         """The adapter file of a kind (``lora``, ``loha``, ``lokr``), named ``*_<kind>``."""
         names = sorted(f.stem for f in (self.root / "models" / "Lora").glob(f"*_{kind}.safetensors"))
-        names = [n for n in names if not n.startswith("broken")]
+        names = [n for n in names if not n.startswith(("broken", "mismatch"))]  # the bad-input fixtures
         if not names:
             raise RuntimeError(f"no *_{kind} adapter in {self.root / 'models' / 'Lora'}")
         return names[0]
@@ -175,6 +175,21 @@ def write_weights(weights_dir: Path) -> None:
     ):
         if not (weights_dir / name).is_file():
             torch.save(build().state_dict(), weights_dir / name)
+
+
+def write_mismatched_lora(path: Path) -> None:
+    """A well-formed kohya LoRA whose 16 modules name layers no SD1.5 checkpoint has (as an
+    SDXL or SD3 LoRA would be for an SD1.5 model): both hosts load it and change nothing."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for i in range(16):
+        name = f"lora_unet_no_such_block_{i}_proj"
+        tensors[f"{name}.lora_down.weight"] = torch.full((4, 32), 0.01)
+        tensors[f"{name}.lora_up.weight"] = torch.full((32, 4), 0.01)
+        tensors[f"{name}.alpha"] = torch.tensor(4.0)
+    save_file(tensors, str(path), metadata={"ss_network_module": "networks.lora", "ss_base_model_version": "sdxl"})
 
 
 class Host:

@@ -15,8 +15,10 @@ PREFIX = "/lycoris-eval/v1"
 def _real(value, build):
     """The fake host's names in a case, as the real host's files are named."""
     a, _ = build.checkpoints
-    renames = {
-        "style_lora": build.adapter("lora"),
+    lora = build.adapter("lora")
+    renames = {  # longest first: "style_lorra" is a misspelt "style_lora"
+        "style_lorra": lora[:-1] + "r" + lora[-1],
+        "style_lora": lora,
         "style_loha": build.adapter("loha"),
         "base-aa": f"{a}a",
         "base-a": a,
