@@ -35,8 +35,13 @@ class ConsoleLog:
         self.host_url = host_url
         self.entries: list[str] = []
         self.ours: list[str] = []
+        self.step = "load"
+        self.too_many: list[str] = []  # the step of each gradio 4 "Too many arguments" warning
 
     def on_console(self, message: Any) -> None:
+        if message.type == "warning" and "Too many arguments" in message.text:
+            self.too_many.append(self.step)
+            self.entries.append(f"console.warn [{self.step}] {message.text}")
         if message.type != "error":
             return
         url = (message.location or {}).get("url", "") or ""
@@ -119,10 +124,33 @@ OUR_ENDPOINTS = """async () => {
     if (!config || !info || !info.named_endpoints) return null;
     const ours = new Set(config.components.filter(c => String((c.props || {}).elem_id || '').startsWith('lycoris-eval')).map(c => c.id));
     return config.dependencies
-        .filter(d => d.inputs.some(i => ours.has(i)) || d.targets.some(t => ours.has(t[0])))
+        .filter(d => d.targets.some(t => ours.has(t[0])))
         .map(d => ({api_name: d.api_name, inputs: d.inputs.length,
                     parameters: ((info.named_endpoints['/' + d.api_name] || {}).parameters || []).length}));
 }"""
+
+
+# gradio 4 warns before it sends the call: the next queue call names the endpoint that warned
+WARN_TRACE = """(() => {
+    window.leWarned = [];
+    let pending = 0;
+    const warn = console.warn.bind(console);
+    console.warn = (...args) => { if (String(args[0]).includes('Too many arguments')) pending += 1; warn(...args); };
+    const fetch0 = window.fetch;
+    window.fetch = (url, options) => {
+        if (pending && String(url).includes('queue/join')) {
+            try { window.leWarned.push(JSON.parse(options.body).fn_index); } catch (e) {}
+            pending -= 1;
+        }
+        return fetch0(url, options);
+    };
+})();"""
+WARNED_ENDPOINTS = """() => (window.leWarned || []).map(i => {
+    const config = window.gradio_config;
+    const dep = config.dependencies.find(d => d.id === i) || config.dependencies[i] || {};
+    const ours = new Set(config.components.filter(c => String((c.props || {}).elem_id || '').startsWith('lycoris-eval')).map(c => c.id));
+    return {api_name: dep.api_name, ours: (dep.targets || []).some(t => ours.has(t[0]))};
+})"""
 
 
 def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]:
@@ -130,10 +158,12 @@ def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]
     checkpoints, plot_adapters = host.build.checkpoints, host.build.adapters[:2]
     page.on("console", log.on_console)
     page.on("pageerror", log.on_pageerror)
+    page.add_init_script(WARN_TRACE)
     page.goto(url, timeout=120_000)
     page.locator("#txt2img_generate").wait_for(timeout=120_000)
     page.locator("#lycoris-eval-after-xyz").wait_for(state="attached", timeout=60_000)
     shot(page, "01-loaded")
+    log.step = "set up the plot"
 
     # txt2img: prompt, 64×64, 4 steps, batch count 2
     page.locator("#txt2img_prompt textarea").fill(PROMPT)
@@ -160,6 +190,7 @@ def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]
     page.keyboard.press("Escape")
     picked = {axis: _picked(_values_dropdown(page, axis)) for axis in ("X", "Y")}
     shot(page, "02-xyz-plot-set")
+    log.step = "generate"
 
     page.locator("#txt2img_generate").click()
     # done when the gallery shows the grid and the Generate button is back
@@ -167,6 +198,8 @@ def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]
     page.locator("#txt2img_gallery img").first.wait_for(timeout=GENERATE_TIMEOUT)
     page.locator("#txt2img_interrupt").wait_for(state="hidden", timeout=GENERATE_TIMEOUT)
     shot(page, "03-generated")
+    page.wait_for_timeout(1000)  # the host's events after a generation
+    log.step = "ours"
 
     # the extension's button next to the results: opens the tab with "Last X/Y/Z grid"
     button = page.locator("#lycoris-eval-after-xyz")
@@ -200,13 +233,15 @@ def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]
         "button_classes": classes,
         "button_look": look,
         "endpoints": page.evaluate(OUR_ENDPOINTS),
+        "too_many": list(log.too_many),
+        "warned_endpoints": page.evaluate(WARNED_ENDPOINTS),
         "source_info": info.inner_text(),
         "status": status.inner_text(),
     }
     cells = page.locator("#lycoris-eval-cells")
     if cells.is_visible():
         result["headers"] = [h.strip() for h in cells.locator("thead th").all_inner_texts()]
-        result["cells_text"] = cells.locator("tbody").first.inner_text()
+        result["cells_text"] = cells.inner_text()  # every row (gradio 4 splits the body)
     page.locator("#tab_lycoris_eval .tab-nav button", has_text="Heatmaps & plots").first.click()
     heatmap = page.locator("#lycoris-eval-plots img").first
     try:
@@ -273,7 +308,14 @@ def test_xyz_plot_then_evaluate_in_the_tab(host):
     assert any("loading the scoring models" in t for t in seen), seen
     assert any(re.search(r"encoding images \d+/\d+", t) for t in seen), seen
     assert not log.ours, "console errors from the extension:\n" + "\n".join(log.ours)
-    if result["endpoints"] is not None:  # gradio 4 serves /info: none of ours makes its client warn
+    # gradio 4.40's "Too many arguments provided for the endpoint.": its client looks the
+    # endpoint up by number in /info's unnamed_endpoints, empty when endpoints have API names
+    # (the host's and ours), so every call with an input warns and passes its data unchanged.
+    # Which endpoint warned at which step is kept for the record; the one case that would be a
+    # real defect of ours, an endpoint with more inputs than API parameters, is asserted away.
+    warned = result["warned_endpoints"]
+    (ARTIFACTS / f"page-{host.flavour}-too-many.txt").write_text(f"{result['too_many']}\n{warned}\n")
+    if result["endpoints"] is not None:  # gradio 4 serves /info
         assert result["endpoints"], "our endpoints are listed"
         assert [e for e in result["endpoints"] if e["inputs"] > e["parameters"]] == [], result["endpoints"]
     assert shot.path("06-evaluated").stat().st_size > 10_000
