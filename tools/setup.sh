@@ -3,7 +3,8 @@
 #   bash tools/setup.sh           the package and what it needs to run (CLI, standalone UI)
 #   bash tools/setup.sh --tests   also the test tools, the original DINOv2 code used as a test
 #                                 reference, the real WebUI v1.10.1 in realhost/ (from
-#                                 ../shared/realhost, when present) and, as root on Debian,
+#                                 ../shared/realhost, when present), real Forge in
+#                                 realhost-forge/ (from ../shared/realhost/forge) and, as root on Debian,
 #                                 chromium for the browser tests
 # Safe to run again: pip skips what is already there.
 set -euo pipefail
@@ -25,6 +26,12 @@ if [ "$TESTS" = 1 ]; then
     REALHOST_SETUP=../shared/realhost/setup.sh
     if [ -f "$REALHOST_SETUP" ]; then
         bash "$REALHOST_SETUP" "${LYCORIS_EVAL_REALHOST:-realhost}" >/dev/null
+    fi
+    # Real Forge (gradio 4.40, pydantic 2): its own folder and its own venv, never shared with
+    # the WebUI's (their pins conflict); the same real-host tests run against both.
+    FORGE_SETUP=../shared/realhost/forge/setup.sh
+    if [ -f "$FORGE_SETUP" ]; then
+        bash "$FORGE_SETUP" "${LYCORIS_EVAL_FORGE:-realhost-forge}" >/dev/null
     fi
     # The browser test drives Debian's chromium (Playwright is told where it is; nothing is downloaded).
     if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
