@@ -175,6 +175,8 @@ class Evaluation:
             log.problems.extend(s.problems)
         metrics = self._select_metrics(inputs.reference is not None, log.notes)
         encoders = self._make_encoders(metrics)
+        if c.make_room is not None and encoders:
+            c.make_room(next(iter(encoders.values())).device)
         cache: FeatureCache | NullCache = FeatureCache(c.cache_dir) if c.use_cache else NullCache()
         extractor = FeatureExtractor(encoders, cache)
         by_image = run_store_records(self.images_dir)

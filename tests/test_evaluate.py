@@ -293,3 +293,46 @@ def test_weights_load_when_the_host_replaced_torch_load(tmp_path, monkeypatch):
     torch.save({"a": torch.ones(2)}, path)
     monkeypatch.setattr(torch, "load", lambda *a, **k: None)
     assert torch.equal(load_state_dict(path)["a"], torch.ones(2))
+
+
+def test_host_makes_room_once_before_the_encoders_load(grid_dir, tmp_path):
+    """The WebUI's hook (``make_room``) is called once per evaluation with the scoring
+    device, before any image is encoded."""
+    calls = []
+    config = EvalConfig(
+        metrics=("vendi",),
+        random_weights=True,
+        allow_download=False,
+        device="cpu",
+        use_cache=False,
+        make_room=lambda device: calls.append((device, _loaded_models())),
+        **SMALL,
+    )
+    evaluate(grid_dir, config)
+    assert calls == [("cpu", [])]
+
+
+def _loaded_models() -> list[str]:
+    from lycoris_eval.encoders import base as encoder_base
+
+    return sorted(encoder_base.LOADED)
+
+
+def test_forge_memory_management_frees_vram_for_scoring(fake_webui, monkeypatch):
+    """In Forge (its loader imported), scoring on a GPU first unloads the host's models the
+    host's way; on the CPU nothing is moved."""
+    import sys
+    import types
+
+    from lycoris_eval.webui import memory
+
+    calls = []
+    backend = types.SimpleNamespace(
+        unload_all_models=lambda: calls.append("unload"), soft_empty_cache=lambda: calls.append("empty")
+    )
+    monkeypatch.setitem(sys.modules, "modules_forge.main_entry", types.ModuleType("modules_forge.main_entry"))
+    monkeypatch.setitem(sys.modules, "backend.memory_management", backend)
+    memory.make_room("cpu")
+    assert calls == []
+    memory.make_room("cuda:0")
+    assert calls == ["unload", "empty"]

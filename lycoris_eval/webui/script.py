@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from modules import processing, scripts, sd_models, shared
+from modules import processing, scripts, sd_models
 
 from ..adapter_types import detect
 from ..config import with_request
@@ -76,14 +76,6 @@ def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
 
     if not result.images:
         return None
-    lowvram = bool(getattr(shared.cmd_opts, "lowvram", False) or getattr(shared.cmd_opts, "medvram", False))
-    if lowvram:
-        try:
-            from modules import lowvram as lowvram_module
-
-            lowvram_module.send_everything_to_cpu()
-        except Exception:  # noqa: BLE001 - best effort: scoring still works, just tighter on VRAM
-            pass
     config = with_request(
         eval_config_from_settings(),
         reference=spec.references[0] if spec.references else None,

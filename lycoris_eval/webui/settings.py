@@ -86,6 +86,7 @@ def eval_config_from_settings() -> Any:
     """The one place settings become an :class:`EvalConfig` (Script, API, tab)."""
     from ..evaluate import EvalConfig
     from .host import adapter_info
+    from .memory import make_room
 
     return EvalConfig(
         metrics=tuple(default_metrics()),
@@ -98,6 +99,7 @@ def eval_config_from_settings() -> Any:
         allow_download=not bool(opt("offline", False)),
         random_weights=bool(opt("random_weights", False)),
         adapter_info=adapter_info,
+        make_room=make_room,
     )
 
 
