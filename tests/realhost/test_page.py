@@ -252,6 +252,7 @@ def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]
     shot(page, "07-heatmaps")
     page.locator("#tab_lycoris_eval .tab-nav button", has_text="Trust").first.click()
     result["trust_note"] = page.locator("#lycoris-eval-trust-note").first.inner_text()
+    result["tab_text"] = page.locator("#tab_lycoris_eval").inner_text()
     shot(page, "08-trust")
     return result
 
@@ -303,6 +304,7 @@ def test_xyz_plot_then_evaluate_in_the_tab(host):
     assert "unknown" not in result["cells_text"], result["cells_text"]
     assert result["heatmap_width"] > 100, result
     assert "The trust check needs a reference set" in result["trust_note"]
+    assert "undefined" not in result["tab_text"], result["tab_text"]  # no column-less table
     # step-by-step progress text (not only "processing | 41.0/0.3s")
     seen = result["progress_seen"]
     assert any("loading the scoring models" in t for t in seen), seen
