@@ -298,7 +298,23 @@ def _status(
         lines.append(f"* {len(run['skipped'])} file(s) skipped: " + "; ".join(s["error"] for s in run["skipped"][:5]))
     if run.get("generation_failures"):
         lines.append(f"* {len(run['generation_failures'])} image(s) could not be generated (see the report)")
+    kept = kept_models_line()
+    if kept:
+        lines.append(kept)
     return "\n".join(lines)
+
+
+def kept_models_line() -> str:
+    """The scoring models kept loaded between evaluations (setting "keep models"), with the
+    memory they hold; empty when none is kept."""
+    from .encoders.base import pool_status
+
+    kept = pool_status()
+    if not kept:
+        return ""
+    parts = [f"{name} ({v['device']}, {v['memory_mib']:,.0f} MiB)" for name, v in sorted(kept.items())]
+    total = sum(v["memory_mib"] for v in kept.values())
+    return f"* Scoring models kept loaded: {', '.join(parts)}; {total:,.0f} MiB in all."
 
 
 def thumbnails(document: dict[str, Any], images_dir: Path, per_metric: int = 1) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ put it. Loading never unpickles arbitrary objects: safetensors or
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,16 +148,53 @@ def resolve_weights(
 
 
 def file_identity(path: Path) -> str:
-    """Content hash of a weights file, memoised per (path, size, mtime) for the process."""
+    """Content hash of a weights file, memoised per (path, size, mtime): for the process, and
+    on disk (:func:`identity_memo_path`) so a re-evaluation whose features are all cached
+    reads no weights at all (hashing the ViT-L files alone reads about 3 GB)."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _IDENTITY_MEMO:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(chunk)
-        _IDENTITY_MEMO[key] = f"{path.name}:sha256:{digest.hexdigest()[:16]}"
+        stored = _read_identity_memo()
+        text_key = f"{key[0]}|{key[1]}|{key[2]}"
+        if text_key in stored:
+            _IDENTITY_MEMO[key] = stored[text_key]
+        else:
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 22), b""):
+                    digest.update(chunk)
+            _IDENTITY_MEMO[key] = f"{path.name}:sha256:{digest.hexdigest()[:16]}"
+            stored[text_key] = _IDENTITY_MEMO[key]
+            _write_identity_memo(stored)
     return _IDENTITY_MEMO[key]
+
+
+def identity_memo_path() -> Path:
+    """``$XDG_CACHE_HOME/lycoris-eval/weights-identity.json`` (default ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lycoris-eval" / "weights-identity.json"
+
+
+def _read_identity_memo() -> dict[str, str]:
+    try:
+        data = json.loads(identity_memo_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return (
+        {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+    )
+
+
+def _write_identity_memo(memo: dict[str, str]) -> None:
+    """Best effort (a read-only home only costs a re-hash next time); atomic replace."""
+    path = identity_memo_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 _IDENTITY_MEMO: dict[tuple[str, int, int], str] = {}

@@ -82,6 +82,7 @@ def test_info_routes(api):
     encoders = {e["name"]: e for e in c.get(f"{PREFIX}/encoders").json()}
     assert set(encoders) >= {"vgg19-gram", "openclip", "dinov2"}
     assert encoders["dinov2"]["present"] is True and encoders["dinov2"]["loaded"] is False
+    assert encoders["dinov2"]["kept"] is False and encoders["dinov2"]["memory_mib"] is None
     api.shared.opts.lycoris_eval_random_weights = False
     encoders = {e["name"]: e for e in c.get(f"{PREFIX}/encoders").json()}
     assert encoders["vgg19-gram"]["present"] is False and "vgg19-dcbb9e9d.pth" in encoders["vgg19-gram"]["message"]

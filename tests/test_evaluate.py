@@ -276,11 +276,21 @@ def test_keep_models_reuses_loaded_encoders_between_evaluations(grid_dir, tmp_pa
     first.run()
     kept = dict(encoder_base._POOL)
     assert len(kept) == 1 and next(iter(kept.values())).model is not None
+    # what they hold is reported (GET /encoders, the tab's status line), computed from the model
+    from lycoris_eval.tab_actions import kept_models_line
+
+    model = next(iter(kept.values())).model
+    expected = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]) / 2**20
+    status = encoder_base.pool_status()
+    assert list(status) == ["dinov2"] and status["dinov2"]["device"] == "cpu"
+    assert abs(status["dinov2"]["memory_mib"] - expected) <= 0.05 and expected > 1
+    assert kept_models_line().startswith("* Scoring models kept loaded: dinov2 (cpu, ")
     second = Evaluation(grid_dir, EvalConfig(metrics=("vendi",), keep_models_loaded=True, **config))
     encoders = second._make_encoders()
     assert next(iter(encoders.values())) is next(iter(kept.values()))  # no rebuild, no reload
     Evaluation(grid_dir, EvalConfig(metrics=("vendi",), keep_models_loaded=False, **config)).run()
     assert not encoder_base._POOL and next(iter(kept.values())).model is None  # setting off: freed
+    assert encoder_base.pool_status() == {} and kept_models_line() == ""
 
 
 def test_weights_load_when_the_host_replaced_torch_load(tmp_path, monkeypatch):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -50,11 +52,33 @@ def release_pool() -> int:
     return count
 
 
+def pool_status() -> dict[str, dict[str, Any]]:
+    """What the kept encoders hold, by encoder name: device and parameter + buffer memory
+    (MiB), for ``GET /encoders`` and the tab. Nothing is loaded to answer."""
+    out: dict[str, dict[str, Any]] = {}
+    for encoder in _POOL.values():
+        if encoder.model is not None:
+            out[encoder.name] = {"device": encoder.device, "memory_mib": round(encoder.memory_bytes() / 2**20, 1)}
+    return out
+
+
 def is_pooled(encoder: Encoder) -> bool:
     return _POOL.get(encoder.pool_key()) is encoder
 
 
+def _no_accelerator_possible() -> bool:
+    """True where no GPU can be present (no NVIDIA or ROCm device node, not macOS), so
+    "auto" is the CPU without importing torch (1–2 s): a fully cached re-evaluation never
+    needs it."""
+    if sys.platform == "darwin":
+        return False
+    nodes = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+    return not any(os.path.exists(node) for node in nodes)
+
+
 def pick_device(requested: str = "auto") -> str:
+    if requested in ("cpu", "auto") and (requested == "cpu" or _no_accelerator_possible()):
+        return "cpu"
     import torch
 
     if requested and requested != "auto":
@@ -149,6 +173,13 @@ class Encoder(ABC):
             "config": self.config(),
             "precision": self.precision,
         }
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the loaded model's parameters and buffers (0 when not loaded)."""
+        if self.model is None:
+            return 0
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return int(sum(t.numel() * t.element_size() for t in tensors))
 
     # --- model ------------------------------------------------------------------------
     @abstractmethod

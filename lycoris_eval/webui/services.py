@@ -94,14 +94,18 @@ def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
 
 def encoders_status() -> list[dict[str, Any]]:
     from ..encoders import ENCODERS, LOADED_ENCODERS, EncoderOptions, make_encoder
+    from ..encoders.base import pool_status
     from ..errors import MissingWeightsError
 
     config = eval_config_from_settings()
     options = EncoderOptions(config.device, config.weights_dir, config.random_weights, False, config.batch_size)
     kwargs = {"openclip": {"model_name": config.clip_model}, "dinov2": {"arch": config.dinov2_arch}}
     out = []
+    kept = pool_status()
     for name in ENCODERS:
         entry: dict[str, Any] = {"name": name, "loaded": name in LOADED_ENCODERS, "device": None}
+        entry["kept"] = name in kept  # loaded and kept between evaluations (setting "keep models")
+        entry["memory_mib"] = kept.get(name, {}).get("memory_mib")
         try:
             encoder = make_encoder(name, options, **kwargs.get(name, {}))
             entry["device"] = LOADED_ENCODERS.get(name, encoder.device)

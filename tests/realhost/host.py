@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -291,6 +292,12 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float = 300, until: tup
 def run_records(a1111: Path, run_id: str) -> list[dict[str, Any]]:
     path = a1111 / "outputs" / "lycoris-eval" / run_id / "cells.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def without_hash(title: str) -> str:
+    """A checkpoint title without the short hash the host appends once it has hashed the file
+    (on first load; Forge loads lazily, so the same selection reads both ways)."""
+    return re.sub(r"\s*\[[0-9a-f]{8,}\]$", "", title)
 
 
 def current_checkpoint(client: httpx.Client) -> str:

@@ -123,10 +123,13 @@ OUR_ENDPOINTS = """async () => {
     const info = await (await fetch('info')).json().catch(() => null);
     if (!config || !info || !info.named_endpoints) return null;
     const ours = new Set(config.components.filter(c => String((c.props || {}).elem_id || '').startsWith('lycoris-eval')).map(c => c.id));
+    const target = t => Array.isArray(t) ? t[0] : t;  // gradio 4: [id, event]; 3.41: id
+    const endpoint = (d, i) => d.api_name ? info.named_endpoints['/' + d.api_name] : info.unnamed_endpoints[String(i)];
     return config.dependencies
-        .filter(d => d.targets.some(t => ours.has(t[0])))
-        .map(d => ({api_name: d.api_name, inputs: d.inputs.length,
-                    parameters: ((info.named_endpoints['/' + d.api_name] || {}).parameters || []).length}));
+        .map((d, i) => ({d, i}))
+        .filter(({d}) => d.targets.some(t => ours.has(target(t))))
+        .map(({d, i}) => ({api_name: d.api_name || i, inputs: d.inputs.length,
+                           parameters: ((endpoint(d, i) || {}).parameters || []).length}));
 }"""
 
 
@@ -149,7 +152,7 @@ WARNED_ENDPOINTS = """() => (window.leWarned || []).map(i => {
     const config = window.gradio_config;
     const dep = config.dependencies.find(d => d.id === i) || config.dependencies[i] || {};
     const ours = new Set(config.components.filter(c => String((c.props || {}).elem_id || '').startsWith('lycoris-eval')).map(c => c.id));
-    return {api_name: dep.api_name, ours: (dep.targets || []).some(t => ours.has(t[0]))};
+    return {api_name: dep.api_name, ours: (dep.targets || []).some(t => ours.has(Array.isArray(t) ? t[0] : t))};
 })"""
 
 
