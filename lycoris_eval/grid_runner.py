@@ -25,6 +25,7 @@ from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
 from .report import write_atomic_bytes as _write_file  # module-level name: tests simulate a full disk
 from .run_store import RunStore, new_run_id
+from .run_writer import RunWriter
 
 DEFAULT_GRID_LIMIT = 500
 RUN_KEY = "LyCORIS run"
@@ -182,6 +183,8 @@ class GridRunner:
         broken_adapters: dict[str, str] = {}
         self.host.begin(len(todo))
         start = self.clock()
+        # PNG encoding and the durable writes overlap the next image's sampling
+        writer = RunWriter(store, lambda path, data: _write_file(path, data), png_bytes)
         try:
             for number, job in enumerate(todo):
                 if self.host.interrupted():
@@ -191,7 +194,7 @@ class GridRunner:
                 text = f"{job.checkpoint} · {job.label()} · seed {seed_pos}/{len(spec.seeds)}"
                 self.host.progress(number, len(todo), text)
                 if job.adapter in broken_adapters:
-                    self._record_failure(store, result, job, broken_adapters[job.adapter])
+                    self._record_failure(writer, result, job, broken_adapters[job.adapter])
                     continue
                 outcome = self._generate(job, by_name[job.checkpoint], spec, store)
                 if outcome is None or self.host.interrupted():
@@ -201,25 +204,26 @@ class GridRunner:
                     break
                 if isinstance(outcome, AdapterLoadError):
                     broken_adapters[job.adapter or ""] = str(outcome)
-                    self._record_failure(store, result, job, str(outcome))
+                    self._record_failure(writer, result, job, str(outcome))
                     continue
                 if isinstance(outcome, Exception):
-                    self._record_failure(store, result, job, str(outcome))
+                    self._record_failure(writer, result, job, str(outcome))
                     continue
                 if self.host.take_skip():
                     result.user_skipped.append(job.key)
-                    store.append({"key": job.key, "status": "skipped", "time": time.time()})
+                    writer.append({"key": job.key, "status": "skipped", "time": time.time()})
                     continue
-                try:
-                    self._save(store, job, by_name[job.checkpoint], outcome, spec)
-                except OSError as exc:
-                    reason = "the disk is full" if exc.errno == errno.ENOSPC else f"cannot write images ({exc})"
-                    result.stopped = f"stopped: {reason}; {result.generated} finished images are kept in {store.dir}"
+                if writer.error is not None:
                     break
-                result.generated += 1
+                self._save(writer, store, job, by_name[job.checkpoint], outcome)
             self.host.progress(len(todo), len(todo), f"done in {self.clock() - start:.0f} s")
         finally:
+            error = writer.close()
+            result.generated = writer.written
             self.host.restore_checkpoint(original)
+        if error is not None:
+            reason = "the disk is full" if error.errno == errno.ENOSPC else f"cannot write images ({error})"
+            result.stopped = f"stopped: {reason}; {result.generated} finished images are kept in {store.dir}"
         self._collect(store, jobs, result)
         try:
             result.grids = self._grids(store, spec, jobs, [c.name for c in checkpoints])
@@ -245,9 +249,9 @@ class GridRunner:
                 last = exc
         return HostImageError(f"{type(last).__name__}: {last}")
 
-    def _record_failure(self, store: RunStore, result: RunResult, job: GridJob, error: str) -> None:
+    def _record_failure(self, lines: RunWriter, result: RunResult, job: GridJob, error: str) -> None:
         result.failed[job.key] = error
-        store.append(
+        lines.append(
             {
                 "key": job.key,
                 "status": "failed",
@@ -262,10 +266,14 @@ class GridRunner:
             }
         )
 
-    def _save(self, store: RunStore, job: GridJob, checkpoint: CheckpointRef, gen: Generated, spec: GridSpec) -> None:
+    def _save(
+        self, writer: RunWriter, store: RunStore, job: GridJob, checkpoint: CheckpointRef, gen: Generated
+    ) -> None:
         name = store.image_name(job.key)
-        _write_file(store.images_dir / name, png_bytes(gen.image, gen.infotext))
-        store.append(
+        writer.save(
+            store.images_dir / name,
+            gen.image,
+            gen.infotext,
             {
                 "key": job.key,
                 "status": "done",
@@ -279,7 +287,7 @@ class GridRunner:
                 "seed": job.seed,
                 "infotext": gen.infotext,
                 "time": time.time(),
-            }
+            },
         )
 
     def _collect(self, store: RunStore, jobs: list[GridJob], result: RunResult) -> None:

@@ -668,3 +668,35 @@ def test_api_grid_keeps_adapter_tags_in_the_infotext(fake_webui, tmp_path):
 
 def spec_for_api() -> dict:
     return {"checkpoints": ["base-a"], "adapters": ["style_lora"], "weights": [0.5, 1], "prompts": ["a"], "seeds": [3]}
+
+
+def test_run_writer_keeps_order_and_stops_at_the_first_write_error(tmp_path):
+    """Images are written off the sampling thread, but cells.jsonl keeps the order the runner
+    gave (images, failures, skips); after a failed write nothing more is written."""
+    from lycoris_eval.grid_runner import png_bytes
+    from lycoris_eval.run_writer import RunWriter
+
+    store = RunStore(tmp_path, "w1")
+    store.dir.mkdir(parents=True)
+    store.images_dir.mkdir(parents=True, exist_ok=True)
+    calls = []
+
+    def write(path, data):
+        calls.append(path.name)
+        if path.name == "c.png":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        path.write_bytes(data)
+
+    writer = RunWriter(store, write, png_bytes, depth=1)
+    image = Image.new("RGB", (8, 8))
+    writer.save(store.images_dir / "a.png", image, "a", {"key": "a", "status": "done", "image": "a.png"})
+    writer.append({"key": "f", "status": "failed", "error": "x"})
+    writer.save(store.images_dir / "b.png", image, "b", {"key": "b", "status": "done", "image": "b.png"})
+    writer.save(store.images_dir / "c.png", image, "c", {"key": "c", "status": "done", "image": "c.png"})
+    writer.save(store.images_dir / "d.png", image, "d", {"key": "d", "status": "done", "image": "d.png"})
+    error = writer.close()
+    assert error is not None and error.errno == errno.ENOSPC
+    assert [r.key for r in store.records()] == ["a", "f", "b"] and writer.written == 2
+    assert calls == ["a.png", "b.png", "c.png"]  # d was never attempted
+    with Image.open(store.images_dir / "b.png") as im:
+        assert im.info["parameters"] == "b"
