@@ -1,6 +1,6 @@
 """The grid runner against the built-in X/Y/Z plot, side by side in one real WebUI.
 
-    .venv/bin/python benchmarks/grid_vs_xyz.py [--host webui|forge] [--sizes 64,512] [--rounds 3]
+    .venv/bin/python benchmarks/grid_vs_xyz.py [--host webui|forge] [--sizes 64,512] [--rounds 5] [--big-rounds 1]
         [--out benchmarks/results-grid-vs-xyz.json]
 
 Both make the same 20 images: 2 checkpoints × (baseline + 2 adapters × 2 weights) × 2 seeds,
@@ -101,7 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", choices=tuple(FLAVOURS), default="webui")
     parser.add_argument("--sizes", default="64,512")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds at 64x64")
+    parser.add_argument("--big-rounds", type=int, default=1, help="rounds above 64x64 (a CPU makes 512x512 slowly)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     flavour = FLAVOURS[args.host]
@@ -120,11 +121,12 @@ def main() -> None:
     }
     try:
         with host.client(timeout=1800) as api:
+            time_grid(api, build, 64)  # warm-up: both checkpoints and adapters read once
+            time_xyz(api, build, 64)
             for size in (int(s) for s in args.sizes.split(",")):
-                time_grid(api, build, size)  # warm-up: both checkpoints and adapters read once
-                time_xyz(api, build, size)
+                rounds = args.rounds if size <= 64 else args.big_rounds
                 xyz, grid = [], []
-                for r in range(args.rounds):  # alternate, starting with a different side each round
+                for r in range(rounds):  # alternate, starting with a different side each round
                     order = (("xyz", time_xyz), ("grid", time_grid))
                     for name, fn in order if r % 2 == 0 else order[::-1]:
                         (xyz if name == "xyz" else grid).append(fn(api, build, size))

@@ -9,6 +9,13 @@
                 identical numbers)
 * ``rss``       peak RSS with the style metrics on 256 images vs 64 images (bounded: no
                 per-image Gram retention; retaining would cost 2.4 MB per image)
+* ``cold``      a cold evaluation (cache off) vs the bare work of its encoders: load each,
+                decode every image once, forward them (and the prompts) in the same batches;
+                alternating rounds, medians (target <= 1.1x)
+* ``keep``      "keep models loaded": a second evaluation of a different folder with the
+                encoders kept vs the same evaluation cold, and the encoders' load time
+* ``cli``       wall time of a fully cached re-evaluation from the command line, second run,
+                whole process, on the shipped example grid (target <= 2 s)
 
 Random weights are used throughout: speed does not depend on weight values.
 """
@@ -168,9 +175,152 @@ def bench_rss() -> dict:
     }
 
 
+def _bare_work(grid: Path, ref: Path, names: list[str], small: bool, batch: int) -> None:
+    """What any scorer must do: load each encoder, decode each image once, forward it."""
+    from PIL import Image
+
+    from lycoris_eval.images import IMAGE_EXTENSIONS
+    from lycoris_eval.infotext import parse_infotext, strip_network_tags
+
+    files = sorted(p for folder in (grid, ref) for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    decoded = []
+    prompts = set()
+    for path in files:
+        with Image.open(path) as im:
+            decoded.append(im.convert("RGB"))
+            text = im.info.get("parameters")
+        if text and path.parent == grid:
+            prompts.add(strip_network_tags(parse_infotext(text).prompt))
+    kwargs = {"openclip": {"model_name": SMALL["clip_model"]}, "dinov2": {"arch": SMALL["dinov2_arch"]}}
+    for name in names:
+        enc = make_encoder(
+            name,
+            EncoderOptions(device="auto", random_weights=True, batch_size=batch),
+            **(kwargs.get(name, {}) if small else {}),
+        )
+        tensors = [enc.preprocess(image) for image in decoded]
+        enc.encode(tensors)
+        if name == "openclip" and prompts:
+            enc.encode_text(sorted(prompts))
+        enc.release()
+
+
+def bench_cold(small: bool, images: int, rounds: int = 3) -> dict:
+    import statistics
+
+    from lycoris_eval.encoders import release_pool
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        grid, ref = _grid(tmp, images)
+        config = _config(tmp, small, reference_dir=ref, use_cache=False)
+        names = sorted(evaluate(grid, config)["run"]["encoders"])  # warm-up (files in the page cache)
+        pipeline, bare = [], []
+        for r in range(rounds):
+            for side in ("pipeline", "bare") if r % 2 == 0 else ("bare", "pipeline"):
+                release_pool()
+                t0 = time.perf_counter()
+                if side == "pipeline":
+                    evaluate(grid, config)
+                else:
+                    _bare_work(grid, ref, names, small, config.batch_size)
+                (pipeline if side == "pipeline" else bare).append(time.perf_counter() - t0)
+        res = {
+            "images": len([p for p in grid.iterdir()]) + len([p for p in ref.iterdir()]),
+            "encoders": names,
+            "pipeline_s": [round(x, 2) for x in pipeline],
+            "bare_s": [round(x, 2) for x in bare],
+            "ratio": round(statistics.median(pipeline) / statistics.median(bare), 3),
+        }
+        print(f"  cold evaluation / bare encoder work: {res['ratio']} (target <= 1.1)", flush=True)
+        return res
+
+
+def bench_keep(small: bool, images: int) -> dict:
+    from lycoris_eval.encoders import release_pool
+    from lycoris_eval.encoders.base import _POOL
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        grid_a, ref = _grid(tmp / "a", images)
+        grid_b, _ = _grid(tmp / "b", images)
+        kept = _config(tmp, small, reference_dir=ref, use_cache=False, keep_models_loaded=True)
+        cold = _config(tmp, small, reference_dir=ref, use_cache=False, keep_models_loaded=False)
+        release_pool()
+        evaluate(grid_a, kept)  # the first evaluation loads and keeps the encoders
+        t0 = time.perf_counter()
+        evaluate(grid_b, kept)
+        second_kept = time.perf_counter() - t0
+        loads = 0.0
+        for encoder in list(_POOL.values()):  # load time of the same encoders, measured alone
+            encoder.release()
+            t = time.perf_counter()
+            encoder.load()
+            loads += time.perf_counter() - t
+        release_pool()
+        t0 = time.perf_counter()
+        evaluate(grid_b, cold)
+        second_cold = time.perf_counter() - t0
+        res = {
+            "second_evaluation_kept_s": round(second_kept, 2),
+            "same_evaluation_cold_s": round(second_cold, 2),
+            "encoder_load_s": round(loads, 2),
+            "saved_s": round(second_cold - second_kept, 2),
+        }
+        print(
+            f"  second evaluation kept {res['second_evaluation_kept_s']} s, cold {res['same_evaluation_cold_s']} s "
+            f"(encoder loading alone {res['encoder_load_s']} s)",
+            flush=True,
+        )
+        return res
+
+
+def bench_cli(rounds: int = 3) -> dict:
+    import statistics
+
+    with tempfile.TemporaryDirectory() as d:
+        args = [
+            sys.executable,
+            "-m",
+            "lycoris_eval",
+            "evaluate",
+            "examples/grid",
+            "--reference",
+            "examples/reference",
+            "--distractor",
+            "examples/doodle",
+            "--random-weights",
+            "--quiet",
+            "--clip-model",
+            SMALL["clip_model"],
+            "--dinov2-arch",
+            SMALL["dinov2_arch"],
+            "--cache-dir",
+            f"{d}/cache",
+            "--out",
+            f"{d}/out",
+        ]
+        env = {**os.environ, "XDG_CACHE_HOME": f"{d}/xdg"}
+        t0 = time.perf_counter()
+        subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True)
+        first = time.perf_counter() - t0
+        cached = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True)
+            cached.append(time.perf_counter() - t0)
+        res = {
+            "first_s": round(first, 2),
+            "cached_s": [round(x, 2) for x in cached],
+            "cached_median_s": round(statistics.median(cached), 2),
+        }
+        print(f"  cached CLI re-evaluation: {res['cached_median_s']} s wall (target <= 2 s)", flush=True)
+        return res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", choices=("all", "encoders", "cache", "fused", "rss"))
+    parser.add_argument("which", choices=("all", "encoders", "cache", "fused", "rss", "cold", "keep", "cli"))
     parser.add_argument("--small", action="store_true", help="ViT-S CLIP/DINOv2 instead of ViT-L")
     parser.add_argument("--images", type=int, default=25, help="generated images for cache/fused")
     parser.add_argument("--out", type=Path)
@@ -187,7 +337,7 @@ def main() -> None:
         },
         "small": args.small,
     }
-    steps = ["encoders", "cache", "fused", "rss"] if args.which == "all" else [args.which]
+    steps = ["encoders", "cache", "fused", "rss", "cold", "keep", "cli"] if args.which == "all" else [args.which]
     for step in steps:
         print(f"[{step}]", flush=True)
         if step == "encoders":
@@ -196,6 +346,12 @@ def main() -> None:
             results[step] = bench_cache(args.small, args.images)
         elif step == "fused":
             results[step] = bench_fused(args.small, args.images)
+        elif step == "cold":
+            results[step] = bench_cold(args.small, args.images)
+        elif step == "keep":
+            results[step] = bench_keep(args.small, args.images)
+        elif step == "cli":
+            results[step] = bench_cli()
         else:
             results[step] = bench_rss()
     if args.out:
