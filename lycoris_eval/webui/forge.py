@@ -28,7 +28,15 @@ def sync_model_selection() -> None:
     next image with an override equal to the option is made with that stale model."""
     main_entry = sys.modules.get("modules_forge.main_entry")
     refresh = getattr(main_entry, "refresh_model_loading_parameters", None)
-    if refresh is not None:
+    if refresh is None:
+        return
+    from modules import sd_models
+
+    # only when stale: a refresh also makes Forge unload every model before the next image
+    params = getattr(getattr(sd_models, "model_data", None), "forge_loading_parameters", None) or {}
+    loading = getattr(params.get("checkpoint_info"), "filename", None)
+    wanted = getattr(sd_models.select_checkpoint(), "filename", None)
+    if loading is None or loading != wanted:
         refresh()
 
 
