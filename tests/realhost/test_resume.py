@@ -91,3 +91,29 @@ def test_interrupt_mid_sampling_then_resume_regenerates_the_image(api, host):
     assert status["state"] == "done" and status["result"]["generated"] == 4 - len(kept), status
     done = [r["key"] for r in run_records(host.root, run_id) if r["status"] == "done"]
     assert len(done) == len(set(done)) == 4
+
+
+def test_skip_mid_sampling_records_that_image_as_skipped_and_goes_on(api, host):
+    """Skip (the page's button, ``/sdapi/v1/skip``) ends the image being sampled: it is not
+    kept, its line says "skipped", the grid goes on, and a resume makes it."""
+    run_id = f"skip-{uuid.uuid4().hex[:6]}"
+    spec = {**grid(host.build), "weights": [1.0], "seeds": [5, 6], "run_id": run_id}
+    spec["checkpoints"] = spec["checkpoints"][:1]
+    base = {"steps": 150, "width": 64, "height": 64}
+    answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if api.get(f"/lycoris-eval/v1/jobs/{answer['job_id']}").json()["images_done"] >= 1:
+            break
+        time.sleep(0.05)
+    time.sleep(0.8)  # the second image is sampling now
+    assert api.post("/sdapi/v1/skip").status_code == 200
+    status = wait_job(api, answer["job_id"], timeout=400)
+    assert status["state"] == "done" and status["result"]["interrupted"] is False, status
+    records = run_records(host.root, run_id)
+    skipped = [r["key"] for r in records if r["status"] == "skipped"]
+    done = [r["key"] for r in records if r["status"] == "done"]
+    assert len(skipped) == 1 and skipped[0] not in done and len(done) == 3, records
+    answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()  # the same grid: resume
+    status = wait_job(api, answer["job_id"], timeout=300)
+    assert status["result"]["generated"] == 1, status
