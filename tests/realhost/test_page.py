@@ -249,6 +249,12 @@ def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]
     heatmap = page.locator("#lycoris-eval-plots img").first
     try:
         heatmap.wait_for(timeout=30_000)
+        # shown is not loaded: gradio 4's gallery sets the src first and decodes later
+        page.wait_for_function(
+            "() => { const img = document.querySelector('#lycoris-eval-plots img');"
+            " return img && img.complete && img.naturalWidth > 0; }",
+            timeout=30_000,
+        )
         result["heatmap_width"] = heatmap.evaluate("img => img.naturalWidth")
     except Exception:  # noqa: BLE001 - reported by the assertions below
         result["heatmap_width"] = 0
