@@ -16,6 +16,7 @@ from typing import Any
 
 
 def is_forge() -> bool:
+    """Forge is running: its entry module is imported (it is, before any extension loads)."""
     return "modules_forge.main_entry" in sys.modules
 
 

@@ -45,6 +45,8 @@ def make_room(device: str) -> None:
 
 def _forge_memory_management() -> Any:
     """Forge's ``backend.memory_management``, only when Forge runs (already imported by it)."""
-    if "modules_forge.main_entry" not in sys.modules:
+    from .forge import is_forge
+
+    if not is_forge():
         return None
     return sys.modules.get("backend.memory_management")

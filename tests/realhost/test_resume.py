@@ -66,27 +66,34 @@ def test_kill_9_mid_grid_then_resume_with_the_run_id_given_at_submission(build):
     assert all(after[key] == digest for key, digest in done_before.items()), "finished images kept as they were"
 
 
-def test_interrupt_mid_sampling_then_resume_regenerates_the_image(api, host):
-    run_id = f"interrupt-{uuid.uuid4().hex[:6]}"
+def _slow_grid_at_its_second_image(api, host, name: str) -> tuple[dict, str]:
+    """A 4-image grid of 150-step images, started and caught while its second image samples;
+    the spec (with its base) to resume with, and the job id."""
+    run_id = f"{name}-{uuid.uuid4().hex[:6]}"
     spec = {**grid(host.build), "weights": [1.0], "seeds": [5, 6], "run_id": run_id}
     spec["checkpoints"] = spec["checkpoints"][:1]
-    base = {"steps": 150, "width": 64, "height": 64}
-    answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()
+    spec["base"] = {"steps": 150, "width": 64, "height": 64}
+    answer = api.post("/lycoris-eval/v1/grid", json=spec).json()
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        status = api.get(f"/lycoris-eval/v1/jobs/{answer['job_id']}").json()
-        if status["images_done"] >= 1:
+        if api.get(f"/lycoris-eval/v1/jobs/{answer['job_id']}").json()["images_done"] >= 1:
             break
         time.sleep(0.05)
     time.sleep(0.8)  # the second image is sampling now
+    return spec, answer["job_id"]
+
+
+def test_interrupt_mid_sampling_then_resume_regenerates_the_image(api, host):
+    spec, job_id = _slow_grid_at_its_second_image(api, host, "interrupt")
+    run_id = spec["run_id"]
     interrupted_at = time.time()
     assert api.post("/sdapi/v1/interrupt").status_code == 200
-    status = wait_job(api, answer["job_id"], timeout=300)
+    status = wait_job(api, job_id, timeout=300)
     assert status["result"]["interrupted"] is True, status
     kept = [r for r in run_records(host.root, run_id) if r["status"] == "done"]
     assert len(kept) == status["result"]["generated"] < 4
     assert all(r["time"] < interrupted_at for r in kept), "the half-denoised image was not recorded"
-    answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()
+    answer = api.post("/lycoris-eval/v1/grid", json=spec).json()
     status = wait_job(api, answer["job_id"], timeout=300)
     assert status["state"] == "done" and status["result"]["generated"] == 4 - len(kept), status
     done = [r["key"] for r in run_records(host.root, run_id) if r["status"] == "done"]
@@ -96,24 +103,15 @@ def test_interrupt_mid_sampling_then_resume_regenerates_the_image(api, host):
 def test_skip_mid_sampling_records_that_image_as_skipped_and_goes_on(api, host):
     """Skip (the page's button, ``/sdapi/v1/skip``) ends the image being sampled: it is not
     kept, its line says "skipped", the grid goes on, and a resume makes it."""
-    run_id = f"skip-{uuid.uuid4().hex[:6]}"
-    spec = {**grid(host.build), "weights": [1.0], "seeds": [5, 6], "run_id": run_id}
-    spec["checkpoints"] = spec["checkpoints"][:1]
-    base = {"steps": 150, "width": 64, "height": 64}
-    answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if api.get(f"/lycoris-eval/v1/jobs/{answer['job_id']}").json()["images_done"] >= 1:
-            break
-        time.sleep(0.05)
-    time.sleep(0.8)  # the second image is sampling now
+    spec, job_id = _slow_grid_at_its_second_image(api, host, "skip")
+    run_id = spec["run_id"]
     assert api.post("/sdapi/v1/skip").status_code == 200
-    status = wait_job(api, answer["job_id"], timeout=400)
+    status = wait_job(api, job_id, timeout=400)
     assert status["state"] == "done" and status["result"]["interrupted"] is False, status
     records = run_records(host.root, run_id)
     skipped = [r["key"] for r in records if r["status"] == "skipped"]
     done = [r["key"] for r in records if r["status"] == "done"]
     assert len(skipped) == 1 and skipped[0] not in done and len(done) == 3, records
-    answer = api.post("/lycoris-eval/v1/grid", json={**spec, "base": base}).json()  # the same grid: resume
+    answer = api.post("/lycoris-eval/v1/grid", json=spec).json()  # the same grid: resume
     status = wait_job(api, answer["job_id"], timeout=300)
     assert status["result"]["generated"] == 1, status
