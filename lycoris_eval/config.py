@@ -52,8 +52,9 @@ class EvalConfig:
     # adapter name -> detected type and training metadata (the WebUI knows its adapters'
     # files); recorded in scores.json so every report can show type and "trained on"
     adapter_info: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
-    # called with the scoring device once, before any encoder loads: in the WebUI it moves
-    # the host's own models out of VRAM the host's way (they come back on the next image)
+    # called with the scoring device once, just before the first encoder model loads (never
+    # on a fully cached run): in the WebUI it moves the host's own models out of VRAM the
+    # host's way (they come back on the next image)
     make_room: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def validate(self) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,9 @@ class Evaluation:
         """The encoders the metrics need (default: the config's), weights resolved now."""
         c = self.config
         metrics = list(dict.fromkeys(c.metrics)) if metrics is None else metrics
-        options = EncoderOptions(c.device, c.weights_dir, c.random_weights, c.allow_download, c.batch_size)
+        options = EncoderOptions(
+            c.device, c.weights_dir, c.random_weights, c.allow_download, c.batch_size, _once(c.make_room)
+        )
         kwargs = c.encoder_kwargs()
         names = sorted({METRICS[m].encoder for m in metrics if METRICS[m].encoder})
         encoders = {name: make_encoder(name, options, **kwargs[name]) for name in names}
@@ -175,8 +178,6 @@ class Evaluation:
             log.problems.extend(s.problems)
         metrics = self._select_metrics(inputs.reference is not None, log.notes)
         encoders = self._make_encoders(metrics)
-        if c.make_room is not None and encoders:
-            c.make_room(next(iter(encoders.values())).device)
         cache: FeatureCache | NullCache = FeatureCache(c.cache_dir) if c.use_cache else NullCache()
         extractor = FeatureExtractor(encoders, cache)
         by_image = run_store_records(self.images_dir)
@@ -276,6 +277,20 @@ class Evaluation:
             "generation_failures": generation_failures(self.images_dir),
             "notes": log.notes,
         }
+
+
+def _once(hook: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``hook`` at most once per evaluation, whichever encoder loads first."""
+    if hook is None:
+        return None
+    done: list[bool] = []
+
+    def call(device: str) -> None:
+        if not done:
+            done.append(True)
+            hook(device)
+
+    return call
 
 
 def evaluate(images_dir: Path, config: EvalConfig | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:

@@ -322,6 +322,25 @@ def test_host_makes_room_once_before_the_encoders_load(grid_dir, tmp_path):
     assert calls == [("cpu", [])]
 
 
+def test_host_makes_room_once_for_several_encoders_and_not_on_a_cached_run(grid_dir, tmp_path):
+    """Two encoders load (DINOv2, OpenCLIP): one call. Every feature cached: no model loads,
+    so the host's models stay where they are (in Forge, moving them back costs a reload)."""
+    calls = []
+    config = EvalConfig(
+        metrics=("vendi", "text_alignment"),
+        random_weights=True,
+        allow_download=False,
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+        make_room=calls.append,
+        **SMALL,
+    )
+    first = evaluate(grid_dir, config)
+    assert calls == ["cpu"] and set(first["run"]["encoders"]) == {"dinov2", "openclip"}
+    second = evaluate(grid_dir, config)
+    assert calls == ["cpu"] and sum(second["run"]["encoded"].values()) == 0
+
+
 def _loaded_models() -> list[str]:
     from lycoris_eval.encoders import base as encoder_base
 

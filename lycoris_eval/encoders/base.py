@@ -14,9 +14,9 @@ import json
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,9 @@ class EncoderOptions:
     random_weights: bool = False
     allow_download: bool = True
     batch_size: int = 8
+    # called with the device just before a model is built and moved there (not when every
+    # feature is cached, not for a kept, loaded model): the host frees VRAM then
+    before_load: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
 
 class Encoder(ABC):
@@ -189,6 +192,8 @@ class Encoder(ABC):
     def load(self) -> None:
         if self.model is not None:
             return
+        if self.options.before_load is not None:
+            self.options.before_load(self.device)
         import torch
 
         if self.options.random_weights:
