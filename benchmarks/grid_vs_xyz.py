@@ -34,6 +34,7 @@ from tests.realhost.host import (  # noqa: E402
     install_extension,
     wait_job,
     write_settings,
+    xyz_axis_index,
 )
 
 SEEDS = [101, 102]
@@ -41,19 +42,12 @@ WEIGHTS = [0.5, 1.0]
 PLACEHOLDER = "plainly"
 
 
-def _axis(api, label: str) -> int:
-    for script in api.get("/sdapi/v1/script-info").json():
-        if script["name"] == "x/y/z plot" and not script["is_img2img"]:
-            return script["args"][0]["choices"].index(label)
-    raise RuntimeError("no x/y/z plot script in this host")
-
-
 def xyz_request(api, build: Build, size: int) -> dict:
     lora, loha = build.adapter("lora"), build.adapter("loha")
     tags = [f"<lora:{a}:{w:g}>" for a in (lora, loha) for w in WEIGHTS]
-    args = [_axis(api, "Checkpoint name"), "", list(build.checkpoints)]
-    args += [_axis(api, "Prompt S/R"), ", ".join([PLACEHOLDER, *tags]), []]
-    args += [_axis(api, "Seed"), ", ".join(str(s) for s in SEEDS), []]
+    args = [xyz_axis_index(api, "Checkpoint name"), "", list(build.checkpoints)]
+    args += [xyz_axis_index(api, "Prompt S/R"), ", ".join([PLACEHOLDER, *tags]), []]
+    args += [xyz_axis_index(api, "Seed"), ", ".join(str(s) for s in SEEDS), []]
     args += [True, False, False, False, False, False, False, 0, False]
     return {
         "prompt": f"a castle on a hill, {PLACEHOLDER}",

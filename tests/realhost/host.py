@@ -294,6 +294,15 @@ def run_records(a1111: Path, run_id: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def xyz_axis_index(client: httpx.Client, label: str) -> int:
+    """The txt2img X/Y/Z plot's axis index of ``label``, read from the host (Forge's
+    indices differ from the WebUI's)."""
+    for script in client.get("/sdapi/v1/script-info").json():
+        if script["name"] == "x/y/z plot" and not script["is_img2img"]:
+            return script["args"][0]["choices"].index(label)
+    raise AssertionError("no x/y/z plot script in this host")
+
+
 def without_hash(title: str) -> str:
     """A checkpoint title without the short hash the host appends once it has hashed the file
     (on first load; Forge loads lazily, so the same selection reads both ways)."""

@@ -5,19 +5,14 @@ from __future__ import annotations
 
 from PIL import Image
 
+from .host import xyz_axis_index
+
 XYZ_DIR = ("outputs", "lycoris-eval", "xyz-last")
 
 
-def _axis_index(api, label: str) -> int:
-    for script in api.get("/sdapi/v1/script-info").json():
-        if script["name"] == "x/y/z plot" and not script["is_img2img"]:
-            return script["args"][0]["choices"].index(label)
-    raise AssertionError("no x/y/z plot script")
-
-
 def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
-    checkpoint_axis, adapter_axis = _axis_index(api, "Checkpoint name"), _axis_index(api, "LyCORIS: adapter")
-    weight_axis = _axis_index(api, "LyCORIS: adapter weight")
+    checkpoint_axis, adapter_axis = xyz_axis_index(api, "Checkpoint name"), xyz_axis_index(api, "LyCORIS: adapter")
+    weight_axis = xyz_axis_index(api, "LyCORIS: adapter weight")
     checkpoints = list(host.build.checkpoints)
     lora, loha = host.build.adapter("lora"), host.build.adapter("loha")
     args = [checkpoint_axis, "", checkpoints, adapter_axis, "", [lora, loha]]
