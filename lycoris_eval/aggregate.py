@@ -81,12 +81,14 @@ def cell_dict(
     its DINOv2 vectors, centroid distance to the target set's DINOv2 vectors."""
     indices = [table.index(m) for m in cell.images if table.index(m) in table.values]
     out: dict[str, Any] = {}
+    per_image: dict[str, list[float | None]] = {}
     for name in metrics:
         info = METRICS[name]
         if info.level == "image":
             vals = [table.values[i][name] for i in indices if name in table.values[i]]
             if vals:
                 out[name] = summarise(vals)
+                per_image[name] = [table.values.get(table.index(m), {}).get(name) for m in cell.images]
     dino = [table.dino[i] for i in indices if i in table.dino]
     if dino and "vendi" in metrics:
         out["vendi"] = {"mean": vendi_score(np.stack(dino), q=vendi_q), "std": None, "n": len(dino)}
@@ -106,6 +108,7 @@ def cell_dict(
         "images": [m.record.path.name for m in cell.images],
         "image_seeds": [m.seed for m in cell.images],
         "metrics": out,
+        "values": per_image,
     }
 
 

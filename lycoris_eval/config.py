@@ -47,6 +47,9 @@ class EvalConfig:
     vendi_q: float = 1.0
     keep_models_loaded: bool = False
     chunk_images: int = 32
+    # adapter name -> the checkpoint it was trained on, as the user marks it (wins over the
+    # adapter's metadata): the "home" the transfer verdicts compare against
+    trained_on: dict[str, str] = field(default_factory=dict)
     # checked between chunks of images: True stops early and the scores say "partial"
     should_stop: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
     # adapter name -> detected type and training metadata (the WebUI knows its adapters'
@@ -101,13 +104,15 @@ def with_request(
     reference: Path | str | None = None,
     distractors: Iterable[Path | str] = (),
     trigger: Mapping[str, str] | Iterable[str] | None = None,
+    trained_on: Mapping[str, str] | Iterable[str] | None = None,
 ) -> EvalConfig:
     """A copy of ``config`` with one request's fields applied; ``config`` is not changed.
 
     ``metrics``: names to score (``None`` keeps the config's, e.g. the front end's default);
     ``reference``/``distractors``: the request's folders, already resolved by the caller
     (``None``/empty: none); ``trigger``: ``{word: text}`` or ``WORD=TEXT`` items (``None``:
-    no mapping). Raises :class:`SpecError` whose ``field`` is the keyword at fault.
+    no mapping); ``trained_on``: ``{adapter: checkpoint}`` or ``ADAPTER=CHECKPOINT`` items
+    (``None``: keep the config's). Raises :class:`SpecError` whose ``field`` is the keyword at fault.
     """
     changes: dict[str, Any] = {}
     if metrics is not None:
@@ -121,6 +126,8 @@ def with_request(
             raise SpecError("metrics", problem)
         changes["metrics"] = names
     changes["trigger"] = _trigger_mapping(trigger)
+    if trained_on is not None:
+        changes["trained_on"] = parse_trained_on(trained_on)
     changes["reference_dir"] = Path(reference) if reference is not None else None
     if isinstance(distractors, (str, Path)):
         raise SpecError("distractors", "must be a list of folders")
@@ -128,6 +135,34 @@ def with_request(
     if changes["distractor_dirs"] and changes["reference_dir"] is None:
         raise SpecError("distractors", "distractor sets need a target reference set (reference)")
     return dataclasses.replace(config, **changes)
+
+
+def parse_trained_on(value: Mapping[str, str] | Iterable[str]) -> dict[str, str]:
+    """``{adapter: checkpoint}`` from a mapping or ``ADAPTER=CHECKPOINT`` items (one per
+    line in a text box); :class:`SpecError` on field ``trained_on`` otherwise."""
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        if isinstance(value, str):
+            value = value.splitlines()
+        items = []
+        for item in value:
+            if not isinstance(item, str):
+                raise SpecError("trained_on", "must be ADAPTER=CHECKPOINT items or a mapping")
+            if not item.strip():
+                continue
+            adapter, sep, checkpoint = item.partition("=")
+            if not sep:
+                raise SpecError("trained_on", f"{item!r} is not ADAPTER=CHECKPOINT")
+            items.append((adapter, checkpoint))
+    out: dict[str, str] = {}
+    for adapter, checkpoint in items:
+        if not isinstance(adapter, str) or not isinstance(checkpoint, str):
+            raise SpecError("trained_on", "must map adapter names to checkpoint names")
+        if not adapter.strip() or not checkpoint.strip():
+            raise SpecError("trained_on", f"{adapter}={checkpoint}: both names are needed")
+        out[adapter.strip()] = checkpoint.strip()
+    return out
 
 
 def _trigger_mapping(trigger: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:

@@ -34,6 +34,7 @@ from .aggregate import TRUST_METRICS, ImageTable, cell_dict, clean_json, metric_
 from .aggregate import summaries as summarise_groups
 from .aggregate import trust as trust_results
 from .cache import FeatureCache, NullCache
+from .comparisons import PairedData, compare_all
 from .config import EvalConfig
 from .encoders import Encoder, EncoderOptions, make_encoder, pooled, release_pool
 from .errors import InputError, MissingWeightsError
@@ -43,11 +44,13 @@ from .grouping import ImageMeta, describe, group_cells
 from .metrics import METRICS
 from .metrics.frechet import KID_SEED
 from .scan import ScannedSet, generation_failures, no_readable_image, run_store_records, scan_folder
+from .verdicts import RULE, home_checkpoints
+from .verdicts import verdicts as transfer_verdicts
 
 __all__ = ["TRUST_METRICS", "EvalConfig", "Evaluation", "evaluate", "generation_failures", "scan_folder"]
 
 SCHEMA = "lycoris-eval/scores"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-image values in cells, `comparisons`, `verdicts` (1 is still read)
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS: encoders were randomly initialised (--random-weights); "
     "these numbers test the pipeline and mean nothing about the images."
@@ -160,6 +163,32 @@ class Evaluation:
                 out[name] = {k: info.get(k) for k in ("type", "trained_on", "base_model_version", "rank")}
         return out
 
+    def _verdicts(
+        self,
+        comparisons: dict[str, Any],
+        adapters: dict[str, dict[str, Any]],
+        scored: list[ImageMeta],
+        notes: list[str],
+    ) -> dict[str, Any]:
+        """The ``verdicts`` section: per (adapter, checkpoint), against the adapter's home."""
+        names = sorted({m.adapter for m in scored if m.adapter})
+        checkpoints = sorted({m.checkpoint for m in scored if m.checkpoint})
+        info = {name: adapters.get(name, {}) for name in names}
+        homes, source, home_notes = home_checkpoints(info, checkpoints, self.config.trained_on)
+        notes.extend(home_notes)
+        unknown = [a for a in names if homes.get(a) is None]
+        if unknown and len(checkpoints) > 1:
+            notes.append(
+                f"no verdicts for {', '.join(unknown)}: the checkpoint it was trained on is unknown "
+                "(mark it with --trained-on ADAPTER=CHECKPOINT)"
+            )
+        return {
+            "rule": RULE,
+            "home": homes,
+            "home_source": source,
+            "entries": transfer_verdicts(comparisons, names, checkpoints, homes),
+        }
+
     # -- main ------------------------------------------------------------------------------
     def _scored(self, table: ImageTable, partial: dict[str, int] | None, failures: list[str]) -> list[ImageMeta]:
         """The images that were scored: only these make cells, counts and seeds; the others
@@ -203,6 +232,8 @@ class Evaluation:
             target_dino = target.get("dinov2") if target is not None else None
             cell_dicts = [cell_dict(table, cell, metrics, c.vendi_q, target_dino) for cell in cells]
             rows = summarise_groups(table, cells, cell_dicts, metrics, set_metric_fn(extractor, metas, target))
+            paired = PairedData.build(scored, {id(m): table.index(m) for m in scored}, table.values, table.dino)
+            comparisons = compare_all(paired, metrics, rows, target_dino, c.vendi_q)
         finally:
             if not c.keep_models_loaded:
                 for encoder in encoders.values():
@@ -222,15 +253,18 @@ class Evaluation:
             n_reference=target["n"] if target else 0,
             n_cells=len(cells),
         )
+        adapters = self._adapters(scored, log.notes)
         document = {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "run": run,
-            "adapters": self._adapters(scored, log.notes),
+            "adapters": adapters,
             "metrics": metric_info(metrics),
             "cells": cell_dicts,
             "summaries": rows,
             "trust": trust,
+            "comparisons": comparisons,
+            "verdicts": self._verdicts(comparisons, adapters, scored, log.notes),
         }
         return clean_json(document)
 

@@ -65,6 +65,8 @@ def test_cell_summarises_its_scored_images_only():
     )
     assert "vendi" not in out["metrics"]  # no DINOv2 vectors in the table
     assert out["images"] == ["img0.png", "img1.png", "img2.png", "img3.png"]
+    # per-image values, aligned with "images" (what paired comparisons are read from)
+    assert out["values"] == {"style_loss_ref": [1.0, 3.0, 5.0, None], "image_similarity": [0.2, 0.4, None, None]}
     assert out["seeds"] == [0, 1, 2, 3] and out["adapter"] == "a" and out["baseline"] is False
 
 

@@ -55,7 +55,7 @@ def test_cli_end_to_end(tmp_path, grid_dir, reference_dir, distractor_dir, capsy
     )
     assert code == 0
     doc = _strict_json(out / "scores.json")
-    assert doc["schema"] == "lycoris-eval/scores" and doc["schema_version"] == 1
+    assert doc["schema"] == "lycoris-eval/scores" and doc["schema_version"] == 2
     run = doc["run"]
     assert run["random_weights"] is True and "RANDOM WEIGHTS" in run["warning"]
     assert set(run["encoders"]) == {"vgg19-gram", "vgg19-tutorial-gram", "openclip", "dinov2"}
