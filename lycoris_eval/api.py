@@ -24,9 +24,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from . import __version__
+from .api_examples import EVALUATE_EXAMPLE, GRID_EXAMPLE
+from .compare_view import select
 from .config import EvalConfig, with_request
 from .errors import InputError, LycorisEvalError, PathRefused, http_status
-from .evaluate import evaluate
+from .evaluate import SCHEMA_VERSION, evaluate
 from .grid_runner import AdapterRef, RunResult
 from .grid_spec import GRID_JSON_SCHEMA, GridSpec, SpecError
 from .jobs import Job, JobManager
@@ -71,10 +73,10 @@ def parse_credentials(api_auth: str | None) -> dict[str, str] | None:
     return pairs or None
 
 
-def _fail(status: int, field: str | None, message: str) -> HTTPException:
+def _fail(status: int, field: str | None, message: str, location: str = "body") -> HTTPException:
     """422 in FastAPI's own shape (naming the field), other statuses as a plain message."""
     if status == 422:
-        detail: Any = [{"loc": ["body", field] if field else ["body"], "msg": message, "type": "value_error"}]
+        detail: Any = [{"loc": [location, field] if field else [location], "msg": message, "type": "value_error"}]
     else:
         detail = message
     return HTTPException(status_code=status, detail=detail)
@@ -156,7 +158,12 @@ def _info_routes(router: APIRouter, ctx: _Routes) -> None:
 
     @router.get("/version")
     def version() -> dict[str, Any]:
-        return {"version": __version__, "api": "v1", "scores_schema_version": 1, "webui": services.webui_version()}
+        return {
+            "version": __version__,
+            "api": "v1",
+            "scores_schema_version": SCHEMA_VERSION,
+            "webui": services.webui_version(),
+        }
 
     @router.get("/encoders")
     def encoders() -> list[dict[str, Any]]:
@@ -254,7 +261,7 @@ def _evaluate_route(router: APIRouter, ctx: _Routes) -> None:
 
     @router.post("/evaluate")
     def evaluate_route(body: dict[str, Any] = Body(..., examples=EVALUATE_EXAMPLE)) -> Any:  # noqa: B008
-        allowed = {"run_id", "folder", "images", "references", "distractors", "trigger", "metrics"}
+        allowed = {"run_id", "folder", "images", "references", "distractors", "trigger", "metrics", "trained_on"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise _fail(422, unknown[0], f"{unknown[0]}: unknown field (known: {', '.join(sorted(allowed))})")
@@ -328,28 +335,25 @@ def _run_routes(router: APIRouter, ctx: _Routes) -> None:
         run = ctx.store(run_id)
         return report_tables(ctx.scores_of(run), run.read_manifest())
 
-
-GRID_EXAMPLE = {
-    "sweep": {
-        "summary": "Two checkpoints, one LoHa at three weights, scored",
-        "value": {
-            "checkpoints": ["v1-5-pruned-emaonly", "anything-v5"],
-            "adapters": ["style_loha"],
-            "weights": [0.5, 0.8, 1.0],
-            "prompts": ["[trigger] le_style, a castle", "[alter] le_style, a cat on a sofa"],
-            "seeds": {"count": 4, "first": 1000},
-            "trigger": {"le_style": "watercolor painting"},
-            "references": ["outputs/refs/watercolor"],
-            "score": True,
-            "run_name": "watercolor-loha",
-            "base": {"negative_prompt": "lowres", "steps": 20, "width": 512, "height": 512, "cfg_scale": 7},
-        },
-    }
-}
-EVALUATE_EXAMPLE = {
-    "run": {"summary": "Score a finished grid run", "value": {"run_id": "20261123-101500-watercolor-loha"}},
-    "folder": {"summary": "Score a folder of WebUI images", "value": {"folder": "outputs/txt2img-images/2026-11-23"}},
-}
+    @router.get("/runs/{run_id}/compare")
+    def run_compare(
+        run_id: str,
+        a: str,
+        b: str,
+        metric: str | None = None,
+        checkpoint: str | None = None,
+        adapter: str | None = None,
+        weight: float | None = None,
+    ) -> dict[str, Any]:
+        """A against B (two checkpoints, adapters or weights, or an adapter and
+        ``baseline``): per metric and context, A − B with its 95% interval and verdict."""
+        document = ctx.scores_of(ctx.store(run_id))
+        filters = {"metric": metric, "checkpoint": checkpoint, "adapter": adapter, "weight": weight}
+        try:
+            return select(document, a, b, filters)
+        except InputError as exc:
+            field = str(exc).split(":", 1)[0] if str(exc)[:2] in ("a:", "b:") else None
+            raise _fail(422, field, str(exc), "query") from None
 
 
 def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable[[str, str], Path]) -> EvalConfig:
@@ -372,6 +376,7 @@ def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable
         reference=folder(references[0], "references") if references else None,
         distractors=[folder(d, "distractors") for d in distractors],
         trigger=trigger or None,
+        trained_on=body.get("trained_on"),
     )
 
 

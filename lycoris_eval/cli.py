@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import socket
 import sys
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace a trigger word by a description for text alignment (WORD= removes it)",
     )
     ev.add_argument(
+        "--trained-on",
+        action="append",
+        default=[],
+        metavar="ADAPTER=CHECKPOINT",
+        help="the checkpoint an adapter was trained on, for the transfer verdicts (wins over its metadata)",
+    )
+    ev.add_argument(
         "--metrics",
         type=_metric_list,
         default=DEFAULT_METRICS,
@@ -98,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tutorial-seed", type=int, default=0)
     ev.add_argument("--vendi-q", type=float, default=1.0)
     ev.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    cmp = sub.add_parser("compare", help="A against B from a scores.json: differences, 95%% intervals, verdicts")
+    cmp.add_argument("scores", type=Path, help="scores.json, or the folder holding it")
+    cmp.add_argument("a", help="a checkpoint, adapter, weight or 'baseline' (checkpoint:NAME to be explicit)")
+    cmp.add_argument("b", help="the same kind as A")
+    cmp.add_argument("--metric", help="only this metric")
     ui = sub.add_parser("ui", help="serve the Evaluate tab on 127.0.0.1 (folders and runs, no generation)")
     ui.add_argument("roots", type=Path, nargs="*", help="folders the UI may read (default: the current folder)")
     ui.add_argument("--port", type=int, default=7861)
@@ -204,7 +217,12 @@ def _config(args: argparse.Namespace) -> EvalConfig:
     )
     # the request's own fields, checked as the API and the WebUI check theirs
     return with_request(
-        base, metrics=args.metrics, reference=args.reference, distractors=args.distractor, trigger=args.trigger
+        base,
+        metrics=args.metrics,
+        reference=args.reference,
+        distractors=args.distractor,
+        trigger=args.trigger,
+        trained_on=args.trained_on,
     )
 
 
@@ -251,6 +269,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    from .compare_report import text_comparison
+    from .compare_view import select
+
+    path = args.scores / "scores.json" if args.scores.is_dir() else args.scores
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read scores ({exc})") from None
+    print(text_comparison(select(document, args.a, args.b, {"metric": args.metric}), document))
+    return 0
+
+
 def run_ui(args: argparse.Namespace) -> int:
     check_roots(args.roots)
     check_port(args.port)
@@ -290,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_evaluate(args)
         if args.command == "ui":
             return run_ui(args)
+        if args.command == "compare":
+            return run_compare(args)
     except LycorisEvalError as exc:
         print(f"lycoris-eval: error: {exc}", file=sys.stderr)
         return 2

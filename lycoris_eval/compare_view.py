@@ -95,7 +95,9 @@ def select(document: dict[str, Any], a: str, b: str, filters: dict[str, Any] | N
     dim_a, val_a = parse_side(document, a, "a")
     dim_b, val_b = parse_side(document, b, "b")
     if dim_a != dim_b:
-        raise InputError(f"a is a {dim_a} and b a {dim_b}: compare two of the same kind (or an adapter with baseline)")
+        raise InputError(
+            f"a is {_an(dim_a)} and b {_an(dim_b)}: compare two of the same kind (or an adapter with baseline)"
+        )
     if val_a == val_b:
         raise InputError(f"a and b are the same {dim_a}: {val_a!r}")
     rows = []
@@ -112,6 +114,10 @@ def select(document: dict[str, Any], a: str, b: str, filters: dict[str, Any] | N
         "table": section.get("tables", {}).get(kind, {}),
         "entries": rows,
     }
+
+
+def _an(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 def _orient(entry: dict[str, Any], dim: str, x: Any, y: Any) -> dict[str, Any] | None:

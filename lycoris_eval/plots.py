@@ -3,7 +3,8 @@
 * compatibility heatmap per metric: adapters × checkpoints, the checkpoint each adapter
   was trained on outlined (the transfer matrix LoRA trainers draw by hand);
 * metric vs adapter weight: a line per (checkpoint, adapter), the baseline at weight 0;
-* a Markdown report (summary, best weight per checkpoint, by adapter type, trust).
+* a Markdown report (summary, best weight per checkpoint, by adapter type, trust, what is
+  clearly better, transfer verdicts — the last two from :mod:`.compare_report`).
 
 matplotlib (a gradio dependency, so present in the WebUI) is imported lazily, with the
 non-interactive Agg backend.
@@ -150,6 +151,10 @@ def markdown_report(tables: dict[str, Any]) -> str:
         lines += [
             f"* {t['verdict']}" + (f" (adapter {t['adapter']})" if t.get("adapter") else "") for t in tables["trust"]
         ]
+    from .compare_report import clearly_better_markdown, verdicts_markdown
+
+    lines += clearly_better_markdown(tables)
+    lines += verdicts_markdown(tables)
     if tables["failures"]:
         lines += ["", "## Images the grid could not make", ""]
         lines += [
@@ -164,8 +169,14 @@ def write_report_files(tables: dict[str, Any], out_dir: Path) -> dict[str, Path]
     """report.md, heatmap-METRIC.png and weights-METRIC.png into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from .compare_report import verdict_heatmap_png
+
     paths = {"markdown": out_dir / "report.md"}
     write_atomic(paths["markdown"], markdown_report(tables))
+    verdict_map = verdict_heatmap_png(tables)
+    if verdict_map:
+        paths["verdicts"] = out_dir / "verdicts.png"
+        write_atomic_bytes(paths["verdicts"], verdict_map)
     for metric, info in tables["metrics"].items():
         title = info.get("title", metric)
         heat = heatmap_png(tables["heatmaps"][metric], title) if metric in tables["heatmaps"] else None

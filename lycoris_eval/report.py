@@ -103,9 +103,12 @@ def fmt_rank(value: Any) -> str:
 
 def write_reports(document: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
-    paths = {"json": out_dir / "scores.json", "csv": out_dir / "scores.csv"}
+    from .compare_report import comparisons_csv
+
+    paths = {"json": out_dir / "scores.json", "csv": out_dir / "scores.csv", "comparisons": out_dir / "comparisons.csv"}
     write_atomic(paths["json"], to_json(document))
     write_atomic(paths["csv"], to_csv(document))
+    write_atomic(paths["comparisons"], comparisons_csv(document))
     return paths
 
 
@@ -162,7 +165,7 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
       of that type (all weights);
     * ``heatmaps``: per metric, adapters × checkpoints (mean over weights), with the
       checkpoint each adapter was trained on;
-    * ``trust`` and ``failures`` as in scores.json.
+    * ``trust``, ``comparisons``, ``verdicts`` and ``failures`` as in scores.json.
     """
     metrics = list(document.get("metrics", {}))
     adapters_info: dict[str, dict[str, Any]] = {}
@@ -251,6 +254,8 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
         "by_type": type_rows,
         "heatmaps": heatmaps,
         "trust": document.get("trust", []),
+        "comparisons": document.get("comparisons"),
+        "verdicts": document.get("verdicts"),
         "failures": document.get("run", {}).get("generation_failures", []),
         "skipped": document.get("run", {}).get("skipped", []),
     }

@@ -114,6 +114,35 @@ def test_grid_job_then_evaluate_and_reports(api):
     assert report["heatmaps"]["style_loss_base"]["trained_on"] == {"style_lora": "base-a.safetensors"}
 
 
+def test_compare_route_reads_the_comparisons(api):
+    c = api.client
+    body = grid_body(run_id="cmp", checkpoints=["base-a", "mix-b"], weights=[0.5, 1.0], seeds=[1, 2, 3])
+    assert wait(c, c.post(f"{PREFIX}/grid", json=body).json()["job_id"])["state"] == "done"
+    scores = c.post(
+        f"{PREFIX}/evaluate",
+        json={"run_id": "cmp", "metrics": ["text_alignment", "vendi"], "trained_on": ["style_lora=mix-b"]},
+    )
+    assert scores.status_code == 200, scores.text
+    doc = scores.json()
+    assert doc["schema_version"] == 2 and doc["verdicts"]["home"] == {"style_lora": "mix-b"}
+    assert doc["verdicts"]["home_source"] == {"style_lora": "marked"}  # wins over the metadata's base-a
+    ab = c.get(f"{PREFIX}/runs/cmp/compare", params={"a": "base-a", "b": "mix-b"}).json()
+    ba = c.get(f"{PREFIX}/runs/cmp/compare", params={"a": "mix-b", "b": "base-a", "metric": "text_alignment"}).json()
+    assert ab["kind"] == "checkpoint" and ab["method"]["resamples"] > 0
+    # no adapter, style_lora @0.5 and @1: three contexts × two metrics
+    assert len(ab["entries"]) == 6 and len(ba["entries"]) == 3
+    forward = {(e["a"]["weight"], e["metric"]): e for e in ab["entries"]}
+    for e in ba["entries"]:
+        assert e["a"]["checkpoint"] == "mix-b" and e["diff"] == -forward[(e["a"]["weight"], "text_alignment")]["diff"]
+    weights = c.get(f"{PREFIX}/runs/cmp/compare", params={"a": "1", "b": "0.5", "checkpoint": "base-a"}).json()
+    assert weights["kind"] == "weight" and {e["a"]["checkpoint"] for e in weights["entries"]} == {"base-a"}
+    bad = c.get(f"{PREFIX}/runs/cmp/compare", params={"a": "base-z", "b": "mix-b"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "a"]
+    assert bad.json()["detail"][0]["msg"].startswith("a: 'base-z' is not in this run; choose one of: checkpoint:base-a")
+    csv_text = (api.data / "outputs" / "lycoris-eval" / "cmp" / "comparisons.csv").read_text()
+    assert csv_text.startswith("kind,a_checkpoint") and csv_text.count("\n") == 1 + len(doc["comparisons"]["entries"])
+
+
 def test_grid_with_score_writes_scores(api):
     c = api.client
     job = c.post(f"{PREFIX}/grid", json=grid_body(run_id="api2", score=True, references=["outputs/refs"])).json()
@@ -237,6 +266,7 @@ def test_auth_applies_to_every_route(api):
         ("get", "/runs/x"),
         ("get", "/runs/x/scores.csv"),
         ("get", "/runs/x/report"),
+        ("get", "/runs/x/compare?a=base-a&b=mix-b"),
         ("get", "/jobs/x"),
         ("post", "/jobs/x/cancel"),
         ("post", "/grid"),

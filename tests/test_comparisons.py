@@ -230,7 +230,7 @@ def test_select_errors_name_the_problem():
     doc = grid_document(np.random.default_rng(19))
     with pytest.raises(InputError, match=r"^a: 'ckZ' is not in this run; choose one of: checkpoint:ckA"):
         select(doc, "ckZ", "ckA")
-    with pytest.raises(InputError, match=r"^a is a checkpoint and b a adapter"):
+    with pytest.raises(InputError, match=r"^a is a checkpoint and b an adapter: compare two of the same kind"):
         select(doc, "ckA", "styleA")
     with pytest.raises(InputError, match=r"^a and b are the same checkpoint: 'ckA'"):
         select(doc, "ckA", "checkpoint:ckA")
