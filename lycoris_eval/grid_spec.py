@@ -13,6 +13,7 @@ generated twice.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -106,6 +107,27 @@ class GridSpec:
             for key in sorted(set(mine) | set(theirs))
             if mine.get(key) != theirs.get(key)
         ]
+
+    def with_more_seeds(self, count: int) -> GridSpec:
+        """The same grid with ``count`` more seeds after its largest (skipping any it has):
+        resuming the run under the same id makes only the new images."""
+        if not 1 <= count <= 1000:
+            raise SpecError("seeds", f"add 1..1000 seeds, got {count}")
+        seeds, candidate = list(self.seeds), max(self.seeds, default=-1) + 1
+        while len(seeds) < len(self.seeds) + count:
+            if candidate > MAX_SEED:
+                raise SpecError("seeds", f"no room for {count} more seeds below {MAX_SEED}")
+            if candidate not in seeds:
+                seeds.append(candidate)
+            candidate += 1
+        return dataclasses.replace(self, seeds=seeds, seeds_drawn=False)
+
+    def only_adds_seeds(self, previous: GridSpec) -> bool:
+        """Whether this spec is ``previous`` with seeds appended (and nothing else changed)."""
+        mine, theirs = self.identity(), previous.identity()
+        mine.pop("seeds"), theirs.pop("seeds")
+        n = len(previous.seeds)
+        return mine == theirs and len(self.seeds) > n and self.seeds[:n] == previous.seeds
 
     # -- plan --------------------------------------------------------------------------
     def plan(self, checkpoints: Sequence[str] | None = None) -> list[GridJob]:

@@ -7,8 +7,10 @@
 * ``cells.jsonl``: one JSON line appended per finished (or failed) image, flushed and
   fsynced; a torn last line (a crash mid-write) is ignored on read.
 
-Re-running with the same run id resumes: finished images are skipped. A changed spec
-under the same id is refused with the difference named.
+Re-running with the same run id resumes: finished images are skipped. The same spec with
+seeds appended resumes too and makes only the new images (``seeds_added`` in the
+manifest; how "add N seeds" works). Any other change under the same id is refused with
+the difference named.
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ class RunStore:
             if spec.seeds_drawn and len(spec.seeds) == len(previous.seeds):
                 spec.seeds = list(previous.seeds)  # "-1" was drawn on the first run: keep those seeds
             diff = spec.difference(previous)
+            if diff and spec.only_adds_seeds(previous):
+                # more seeds for the same grid: the finished images stay, only the new ones are made
+                added = spec.seeds[len(previous.seeds) :]
+                manifest.setdefault("seeds_added", []).append({"at": _now(), "seeds": added})
+                manifest["spec_fingerprint"] = spec.fingerprint()
+                manifest["total_images"] = spec.count()
+                diff = []
             if diff:
                 raise SpecChangedError(
                     f"run {self.run_id} exists with a different grid: {'; '.join(diff)}. "

@@ -29,6 +29,7 @@ from .tab_actions import (
     _status,
     filter_cells,
     gradio_progress,
+    rescore_run,
     run_choices,
     run_evaluation,
     run_summary,
@@ -38,6 +39,7 @@ from .tab_actions import (
     xyz_capture,
     xyz_summary,
 )
+from .tab_compare import COMPARE_OUTPUTS, compare_components, compare_outputs, wire_compare
 from .tab_tables import (
     BEST_COLUMNS,
     BY_TYPE_COLUMNS,
@@ -68,6 +70,7 @@ OUTPUTS = (
     "trust_note",
     "files",
     "all_cells",
+    *COMPARE_OUTPUTS,
 )
 
 
@@ -108,6 +111,11 @@ def _inputs_column(gr: Any, services: UiServices) -> dict[str, Any]:
         label="Distractor folders (one per line)", lines=2, elem_id="lycoris-eval-distractors-tab"
     )
     c["trigger"] = gr.Textbox(label="Trigger mapping (WORD=TEXT per line)", lines=2, elem_id="lycoris-eval-trigger-tab")
+    c["trained_on"] = gr.Textbox(
+        label="Trained on (ADAPTER=CHECKPOINT per line; default: the adapter's metadata)",
+        lines=1,
+        elem_id="lycoris-eval-trained-on",
+    )
     c["metrics"] = gr.CheckboxGroup(
         choices=list(METRICS),
         value=[m for m in services.default_metrics() if m in METRICS] or list(DEFAULT_METRICS),
@@ -181,6 +189,8 @@ def _results_column(gr: Any) -> dict[str, Any]:
     with gr.Tab("Trust"):
         c["trust_note"] = note("lycoris-eval-trust-note")
         c["trust"] = table("lycoris-eval-trust", TRUST_COLUMNS, wrap=True)
+    with gr.Tab("Compare"):
+        c.update(compare_components(gr, table, note))
     c["files"] = gr.File(label="Downloads", file_count="multiple", elem_id="lycoris-eval-files")
     return c
 
@@ -188,18 +198,33 @@ def _results_column(gr: Any) -> dict[str, Any]:
 def _evaluate_handler(gr: Any, services: UiServices) -> Any:
     """The Evaluate button's function: every output of :data:`OUTPUTS`, in order."""
 
-    def on_evaluate(src, run_c, fold, refs, ref_files, dist, trig, mets, dev, ptype, progress=gr.Progress()):  # noqa: B008
+    def on_evaluate(
+        src,
+        run_c,
+        fold,
+        refs,
+        ref_files,
+        dist,
+        trig,
+        trained,
+        mets,
+        dev,
+        ptype,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         report = gradio_progress(progress)
         try:
             uploaded = save_uploads(services, ref_files)
             view = run_evaluation(
-                services, src, run_c or "", fold or "", refs or "", dist or "", trig or "", mets, dev, report, uploaded
-            )
+                services, src, run_c or "", fold or "", refs or "", dist or "", trig or "", mets, dev, report, uploaded,
+                trained_on=trained or "",
+            )  # fmt: skip
         except LycorisEvalError as exc:
             hidden = gr.update(visible=False)
             cleared = {name: hidden for name in ("cells", "summary", "best", "by_type", "trust")}
             cleared.update({f"{n}_note": "" for n in ("cells", "summary", "best", "by_type", "trust", "plots")})
             cleared.update(plots=None, thumbs=None, files=None, all_cells=None)
+            cleared.update(compare_outputs(gr, None, None, _frame))
             return [f"**Error:** {tab_words(str(exc), services)}"] + [cleared[name] for name in OUTPUTS[1:]]
         frames = _frames(view)
         notes = empty_notes(view, frames)
@@ -213,6 +238,7 @@ def _evaluate_handler(gr: Any, services: UiServices) -> Any:
             "thumbs": view.thumbnails,
             "files": [str(p) for p in view.files if p.exists()],
             "all_cells": frames["cells"],
+            **compare_outputs(gr, view.document, view.out_dir, _frame),
         }
         for name in ("summary", "best", "by_type", "trust"):
             values[name] = _table(gr, frames[name])
@@ -246,7 +272,8 @@ def build_ui(services: UiServices) -> Any:
         def on_refresh(src):
             return [gr.update(choices=run_choices(services)), *_source_updates(gr, services, src)[3:]]
 
-        inputs = ["source", "run", "folder", "references", "reference_files", "distractors", "trigger", "metrics"]
+        inputs = ["source", "run", "folder", "references", "reference_files", "distractors", "trigger"]
+        inputs += ["trained_on", "metrics"]
         c["go"].click(
             on_evaluate,
             inputs=[c[name] for name in (*inputs, "device", "prompt_filter")],
@@ -262,7 +289,8 @@ def build_ui(services: UiServices) -> Any:
         c["prompt_filter"].change(
             on_filter, inputs=[c["all_cells"], c["prompt_filter"]], outputs=[c["cells"], c["cells_note"]]
         )
-    blocks.lycoris_eval_handlers = {"evaluate": on_evaluate, "filter": on_filter, "source": on_source}
+        compare = wire_compare(gr, c, services, _frame, lambda run_dir, doc: rescore_run(services, run_dir, doc))
+    blocks.lycoris_eval_handlers = {"evaluate": on_evaluate, "filter": on_filter, "source": on_source, **compare}
     blocks.lycoris_eval_outputs = OUTPUTS
     blocks.lycoris_eval_default_metrics = list(c["metrics"].value)
     return blocks

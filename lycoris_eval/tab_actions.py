@@ -55,6 +55,9 @@ class UiServices:
     busy: threading.Lock = field(default_factory=threading.Lock)
     # named in the random-weights banner: the WebUI passes WEBUI_RANDOM_WEIGHTS_HINT
     random_weights_hint: str = CLI_RANDOM_WEIGHTS_HINT
+    # (run id, seeds to add, progress) -> the grid's RunResult: resumes a run with more
+    # seeds; None in the standalone app, which cannot generate
+    extend_run: Callable[[str, int, Callable[[int, int, str], None]], Any] | None = None
 
 
 @dataclass
@@ -181,6 +184,7 @@ def run_evaluation(
     device: str,
     progress: Callable[[int, int, str], None] | None = None,
     uploaded_references: Path | None = None,
+    trained_on: str = "",
 ) -> EvaluationView:
     notify = progress or (lambda done, total, message: None)
     manifest, source_line = None, None
@@ -214,6 +218,7 @@ def run_evaluation(
             _folder(services, line.strip(), "distractor folder") for line in distractors.splitlines() if line.strip()
         ],
         trigger=[t for t in trigger.splitlines() if t.strip()],
+        trained_on=trained_on,
     )
     if device and device != "settings":
         config.device = device
@@ -255,6 +260,32 @@ def run_evaluation(
         thumbnails=thumbnails(document, images_dir),
     )
     return view
+
+
+def rescore_run(services: UiServices, run_dir: Path, previous: dict[str, Any]) -> dict[str, Any]:
+    """Score a run again with the settings its previous scores were made with (after
+    "add seeds"): metrics, reference and distractor sets, trigger mapping, marked homes."""
+    run = previous.get("run", {})
+    verdicts = previous.get("verdicts") or {}
+    marked = {
+        adapter: home
+        for adapter, home in (verdicts.get("home") or {}).items()
+        if home and (verdicts.get("home_source") or {}).get(adapter) == "marked"
+    }
+    config = with_request(
+        services.eval_config(),
+        metrics=run.get("metrics") or None,
+        reference=run.get("reference_dir"),
+        distractors=run.get("distractor_dirs") or [],
+        trigger=run.get("trigger") or None,
+        trained_on=marked,
+    )
+    store = RunStore(run_dir.parent, run_dir.name)
+    with services.lock():
+        document = evaluate(store.images_dir, config)
+    write_reports(document, run_dir)
+    write_report_files(report_tables(document, store.read_manifest()), run_dir)
+    return document
 
 
 def tab_words(text: str, services: UiServices) -> str:

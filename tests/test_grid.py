@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 
@@ -257,6 +258,27 @@ def test_changed_spec_under_same_id_is_refused(fake_webui, tmp_path):
     processed = run_script(ns, tmp_path, run_id="r4", checkpoints=["base-a"], seeds=[1], weights=[0.5, 0.8])
     assert processed.images == []
     assert "exists with a different grid: weights: [0.5, 1.0] -> [0.5, 0.8]" in processed.comments
+
+
+def test_more_seeds_under_the_same_id_make_only_the_new_images(fake_webui, tmp_path):
+    ns = fake_webui
+    run_script(ns, tmp_path, run_id="r5", checkpoints=["base-a"], seeds=[1, 7])
+    before = len(ns.processing.CALLS)
+    processed = run_script(ns, tmp_path, run_id="r5", checkpoints=["base-a"], seeds=[1, 7, 8])
+    per_seed = before // 2
+    assert len(ns.processing.CALLS) - before == per_seed  # seed 8 only
+    assert {call[2] for call in ns.processing.CALLS[before:]} == {8}
+    # seeds taken away, or reordered, are a different grid
+    processed = run_script(ns, tmp_path, run_id="r5", checkpoints=["base-a"], seeds=[7, 1, 8, 9])
+    assert "exists with a different grid: seeds: [1, 7, 8] -> [7, 1, 8, 9]" in processed.comments
+    spec = GridSpec.from_dict(
+        {"checkpoints": ["a"], "adapters": ["x"], "weights": [1], "prompts": ["p"], "seeds": [5, 2]}
+    )
+    more = spec.with_more_seeds(3)
+    assert more.seeds == [5, 2, 6, 7, 8] and spec.seeds == [5, 2] and more.only_adds_seeds(spec)
+    assert not spec.only_adds_seeds(more) and not dataclasses.replace(more, weights=[0.5]).only_adds_seeds(spec)
+    with pytest.raises(SpecError, match="add 1..1000 seeds, got 0"):
+        spec.with_more_seeds(0)
 
 
 def test_unknown_names_fail_before_any_image(fake_webui, tmp_path):

@@ -12,9 +12,9 @@ import pytest
 
 from lycoris_eval.errors import InputError
 from lycoris_eval.evaluate import EvalConfig
-from lycoris_eval.tab import SOURCE_FOLDER, SOURCE_RUN, SOURCE_XYZ, UiServices, build_ui, run_evaluation
+from lycoris_eval.tab import SOURCE_FOLDER, SOURCE_RUN, SOURCE_XYZ, UiServices, build_ui, run_choices, run_evaluation
 
-from .helpers import SMALL, make_grid, make_set, page_p
+from .helpers import SMALL, make_grid, make_set, page_p, small_scoring_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["style_loss_base", "style_loss_ref", "image_similarity", "vendi", "psnr_base"]
@@ -99,7 +99,7 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
     out = named(
         blocks,
         handler(
-            SOURCE_FOLDER, None, "grid", "", None, "", "", ["style_loss_base", "vendi"], "settings", "all", progress
+            SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["style_loss_base", "vendi"], "settings", "all", progress
         ),
     )
     status, cells, summary, files = out["status"], out["cells"], out["summary"], out["files"]
@@ -126,6 +126,7 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
         [str(p) for p in sorted(refs.glob("*.png"))],
         "",
         "",
+        "",
         ["style_loss_ref"],
         "settings",
         "all",
@@ -135,7 +136,7 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
         json.loads((tmp_path / "grid" / "lycoris-eval" / "scores.json").read_text())["run"]["reference_dir"]
     )
     error = named(
-        blocks, handler(SOURCE_FOLDER, None, "/etc", "", None, "", "", ["vendi"], "settings", "all", progress)
+        blocks, handler(SOURCE_FOLDER, None, "/etc", "", None, "", "", "", ["vendi"], "settings", "all", progress)
     )
     assert error["status"].startswith("**Error:**") and "outside the allowed roots" in error["status"]
     # an error hides the tables (never Gradio's placeholder "1 2 3" headers from a None value)
@@ -253,7 +254,7 @@ def test_second_click_and_cancel(tmp_path):
     handler = blocks.lycoris_eval_handlers["evaluate"]
 
     with services.busy:  # an evaluation is running
-        out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", no_progress)
+        out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi"], "settings", "all", no_progress)
     assert "already running" in out[0]
 
     def cancel_on_first_tick(value, desc=None):
@@ -262,10 +263,10 @@ def test_second_click_and_cancel(tmp_path):
 
     original = services.eval_config
     services.eval_config = lambda: EvalConfig(**{**original().__dict__, "chunk_images": 1})
-    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", cancel_on_first_tick)
+    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi"], "settings", "all", cancel_on_first_tick)
     assert "**Partial results:** cancelled after 3 of 9 images" in out[0]
     assert len(named(blocks, out)["cells"]) == 3  # the cells are all listed; only the scored ones have values
-    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi"], "settings", "all", no_progress)
+    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi"], "settings", "all", no_progress)
     assert "Partial" not in out[0]  # the flag is cleared for the next run
 
 
@@ -323,6 +324,7 @@ def test_progress_reports_each_step_with_counts(tmp_path):
         None,
         "",
         "",
+        "",
         ["vendi"],
         "settings",
         "all",
@@ -344,7 +346,7 @@ def test_every_table_has_real_headers_and_empty_ones_say_why(tmp_path):
     out = named(
         blocks,
         blocks.lycoris_eval_handlers["evaluate"](
-            SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
+            SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
         ),
     )
     for name in ("cells", "summary", "best", "by_type", "trust"):
@@ -380,7 +382,7 @@ def test_tables_round_for_display_only(tmp_path):
     out = named(
         blocks,
         blocks.lycoris_eval_handlers["evaluate"](
-            SOURCE_FOLDER, None, "grid", "ref", None, "doodle", "", FAST, "settings", "all", no_progress
+            SOURCE_FOLDER, None, "grid", "ref", None, "doodle", "", "", FAST, "settings", "all", no_progress
         ),
     )
     ranks = [v for c in out["summary"].columns if "rank" in c for v in out["summary"][c] if v != ""]
@@ -421,7 +423,7 @@ def test_random_weights_banner_names_the_webui_setting(tmp_path):
     # CLI words in errors become the tab's words
     blocks = build_ui(services)
     error = blocks.lycoris_eval_handlers["evaluate"](
-        SOURCE_FOLDER, None, "grid", "", None, "", "", ["style_loss_ref"], "settings", "all", no_progress
+        SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["style_loss_ref"], "settings", "all", no_progress
     )
     assert "--reference" not in error[0] and "target reference folder" in error[0]
 
@@ -479,7 +481,7 @@ def test_blank_metric_columns_are_explained_and_not_drawn(tmp_path):
     out = named(
         blocks,
         blocks.lycoris_eval_handlers["evaluate"](
-            SOURCE_FOLDER, None, "grid", "", None, "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
+            SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
         ),
     )
     assert out["cells:visible"] and "No value for psnr_base: each compares an adapter image" in (out["cells_note"])
@@ -508,3 +510,71 @@ def test_no_handler_of_the_tab_takes_a_state_input(tmp_path):
     assert len(ours) >= 4
     state_inputs = [(d.get("api_name"), i) for d in ours for i in d["inputs"] if isinstance(blocks.blocks[i], gr.State)]
     assert state_inputs == []
+
+
+def test_compare_view_after_an_evaluation(tmp_path):
+    """Evaluate → A/B pickers filled → Compare: a table with intervals, a forest plot, the
+    verdicts table; a bad pick is an error line, not an exception."""
+    make_grid(tmp_path / "grid", checkpoints=("ckA", "ckB"), seeds=(1, 2, 3, 4))
+    blocks = build_ui(services_for(tmp_path))
+    raw = blocks.lycoris_eval_handlers["evaluate"](
+        SOURCE_FOLDER,
+        None,
+        "grid",
+        "",
+        None,
+        "",
+        "",
+        "styleA=ckA",
+        ["psnr_base", "vendi"],
+        "settings",
+        "all",
+        no_progress,
+    )
+    updates, out = dict(zip(blocks.lycoris_eval_outputs, raw)), named(blocks, raw)
+    assert "checkpoint:ckA" in updates["cmp_a"]["choices"] and out["cmp_a"] == "checkpoint:ckA"
+    assert out["cmp_b"] == "checkpoint:ckB" and "psnr_base" in updates["cmp_metric"]["choices"]
+    assert out["scores_path"].endswith("scores.json") and out["verdicts:visible"]
+    verdicts = out["verdicts"]
+    assert set(verdicts["trained on"]) == {"ckA"} and "home" in set(verdicts["verdict"])
+    note, table, plot, seeds = blocks.lycoris_eval_handlers["compare"](out["scores_path"], "ckA", "ckB", "all")
+    assert note.startswith("**A** = ckA, **B** = ckB (checkpoint table") and table["visible"]
+    frame = table["value"]
+    # vendi: no adapter + 2 weights; psnr_base (measured against the baseline): 2 weights
+    assert sorted(frame["metric"]) == ["psnr_base"] * 2 + ["vendi"] * 3
+    assert (frame.loc[frame["metric"] == "vendi", "95% interval"] == "").all()  # Vendi: no interval
+    assert set(frame["status"]) == {"no difference"}  # make_grid draws the same images for both checkpoints
+    assert plot["visible"] and Path(plot["value"]).is_file()
+    note, table, plot, seeds = blocks.lycoris_eval_handlers["compare"](out["scores_path"], "ckA", "styleA", "all")
+    assert note.startswith("**Error:** a is a checkpoint and b an adapter") and not table["visible"]
+    message = blocks.lycoris_eval_handlers["add_seeds"](out["scores_path"], 2, no_progress)
+    assert message.startswith("**Error:** adding seeds generates images: it needs the WebUI")
+
+
+def test_add_seeds_resumes_the_run_and_scores_it_again(fake_webui, tmp_path):
+    from .test_grid import run_script
+
+    ns = fake_webui
+    small_scoring_settings(ns.shared.opts)
+    run_script(ns, tmp_path, run_id="more", checkpoints=["base-a"], seeds=[1, 2], prompts=["a"])
+    services = ns.adapter.ui_services()
+    blocks = build_ui(services)
+    (choice,) = run_choices(services)
+    out = named(
+        blocks,
+        blocks.lycoris_eval_handlers["evaluate"](
+            SOURCE_RUN, choice, "", "", None, "", "", "", ["psnr_base"], "settings", "all", no_progress
+        ),
+    )
+    first = json.loads(Path(out["scores_path"]).read_text())
+    assert sorted({s for c in first["cells"] for s in c["seeds"]}) == [1, 2]
+    calls_before = len(ns.processing.CALLS)
+    message = blocks.lycoris_eval_handlers["add_seeds"](out["scores_path"], 2, no_progress)
+    assert message.startswith("Added 2 seeds: 10 new images; scored again"), message
+    assert len(ns.processing.CALLS) - calls_before == 10  # only the new seeds' images were made
+    manifest = json.loads((Path(out["scores_path"]).parent / "manifest.json").read_text())
+    assert manifest["spec"]["seeds"] == [1, 2, 3, 4] and manifest["seeds_added"][0]["seeds"] == [3, 4]
+    assert manifest["total_images"] == 20
+    again = json.loads(Path(out["scores_path"]).read_text())
+    assert sorted({s for c in again["cells"] for s in c["seeds"]}) == [1, 2, 3, 4]
+    assert again["run"]["metrics"] == ["psnr_base"]  # the same settings as before

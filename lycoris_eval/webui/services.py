@@ -62,13 +62,20 @@ def setup_txt2img_scripts(p: Any) -> None:
     tags from the infotext (``p.prompts`` is reset only for scripted runs) and always-on
     scripts do not run."""
     runner = scripts.scripts_txt2img
+    if runner is None:
+        raise LycorisEvalError("the WebUI's txt2img scripts are not loaded yet")
     api = host_api()  # its __init__ has initialised the runner, as for text2imgapi
-    if runner is None or api is None:
-        raise LycorisEvalError("the WebUI's API is not running (start it with --api or --nowebui)")
-    if not getattr(api, "default_script_arg_txt2img", None):
-        api.default_script_arg_txt2img = api.init_default_script_args(runner)
+    if api is None:  # the tab without --api: the same defaults, from the host's own function
+        from modules.api.api import Api
+
+        _APP.setdefault("default_args", Api.init_default_script_args(None, runner))  # `self` is unused there
+        defaults = _APP["default_args"]
+    else:
+        if not getattr(api, "default_script_arg_txt2img", None):
+            api.default_script_arg_txt2img = api.init_default_script_args(runner)
+        defaults = api.default_script_arg_txt2img
     p.scripts = runner
-    p.script_args = tuple(api.default_script_arg_txt2img)
+    p.script_args = tuple(defaults)
 
 
 def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
@@ -90,6 +97,32 @@ def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
         job.progress(job.done, job.total, "scoring")
         score_run(result, spec)
     return result
+
+
+class _TabJob:
+    """What :func:`api_run_grid` needs of a job, for a grid started from the tab."""
+
+    cancel_requested = False
+
+    def __init__(self, progress: Any) -> None:
+        self.report = progress
+        self.done = self.total = 0
+
+    def progress(self, done: int, total: int, text: str) -> None:
+        self.done, self.total = done, total
+        self.report(done, total, text)
+
+
+def tab_extend_run(run_id: str, count: int, progress: Any) -> RunResult:
+    """The tab's "add seeds": the run's grid with ``count`` more seeds, resumed under its id
+    (only the new images are made), behind the WebUI's queue lock."""
+    from ..run_store import RunStore
+
+    store = RunStore(outputs_root(), run_id)
+    spec = GridSpec.from_dict(store.read_manifest()["spec"]).with_more_seeds(count)
+    spec.run_id, spec.score = run_id, False  # the tab scores it again itself, with the same settings
+    with queue_lock():
+        return api_run_grid(spec, True, _TabJob(progress))
 
 
 def encoders_status() -> list[dict[str, Any]]:
@@ -161,6 +194,7 @@ def ui_services() -> Any:
         lock=queue_lock,
         default_metrics=default_metrics,
         random_weights_hint=WEBUI_RANDOM_WEIGHTS_HINT,
+        extend_run=tab_extend_run,
     )
 
 
