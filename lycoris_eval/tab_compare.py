@@ -50,11 +50,15 @@ def compare_table(document: dict[str, Any], a: str, b: str, metric: str = "") ->
             }
         )
     offer = suggested_seeds(selection["entries"])
-    table = selection["table"]
-    note = (
-        f"**A** = {a}, **B** = {b} ({selection['kind']} table; ↓ = lower is better). Clear = 95% interval "
-        f"excluding 0 and q ≤ 0.05 after Benjamini–Hochberg over the {table.get('tests', 0)} tests of this table."
-    )
+    tests = selection["table"].get("tests", 0)
+    note = f"**A** = {a}, **B** = {b} ({selection['kind']} table; ↓ = lower is better). "
+    if tests:
+        note += (
+            f"Clear = 95% interval excluding 0 and q ≤ 0.05 after Benjamini–Hochberg over the {tests} tests "
+            "of this table."
+        )
+    else:
+        note += "No difference in this table has an interval yet (too few seeds, or metrics without one)."
     if offer:
         note += f" To settle what is not clear yet: add about {plural(offer, 'seed')} per prompt."
     return {"rows": rows, "selection": selection, "note": note, "offer": offer}
@@ -148,16 +152,19 @@ def compare_outputs(gr: Any, document: dict[str, Any] | None, out_dir: Path | No
     options = choices(document)
     first = [o for o in options if o.startswith(options[0].split(":", 1)[0])] if options else []
     rows = verdict_rows(document)
+    judged = any(v["verdict"] for v in (document.get("verdicts") or {}).get("entries", []))
     if not options:
         note = "Nothing to compare: these scores have no paired images (prompt and seed seen twice)."
     else:
         note = "Pick **A** and **B** (two checkpoints, two adapters, two weights, or an adapter and baseline)."
+    if rows and not judged:
+        note += " Transfer verdicts need the checkpoint each adapter was trained on: fill *Trained on* and evaluate."
     return {
         "cmp_a": gr.update(choices=options, value=first[0] if first else None),
         "cmp_b": gr.update(choices=options, value=first[1] if len(first) > 1 else None),
         "cmp_metric": gr.update(choices=["all", *document.get("metrics", {})], value="all"),
         "scores_path": str(out_dir / "scores.json") if out_dir else "",
-        "verdicts": gr.update(value=frame(rows, VERDICT_COLUMNS), visible=bool(rows)),
+        "verdicts": gr.update(value=frame(rows, VERDICT_COLUMNS), visible=judged),
         "cmp_note": note,
     }
 

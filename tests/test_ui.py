@@ -149,9 +149,10 @@ def test_xyz_capture_groups_cells_by_the_plot_labels(fake_webui, tmp_path):
     adapter_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter")
     weight_opt = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter weight")
     seed_opt = next(o for o in ns.xyz.axis_options if o.label == "Seed")
+    steps_opt = next(o for o in ns.xyz.axis_options if o.label == "Steps")
     p = page_p(ns, ns.scripts.scripts_txt2img, prompt="a cat", seed=5)
     processed = ns.xyz.run_plot(
-        p, [(adapter_opt, ["style_lora", "style_loha"]), (weight_opt, [0.5, 1.0]), (seed_opt, [1, 2])]
+        p, [(adapter_opt, ["style_lora", "style_loha"]), (weight_opt, [0.5, 1.0]), (steps_opt, [3, 4])]
     )
     assert len(processed.images) == 1 + 8
     folder = ns.adapter.last_xyz()
@@ -161,21 +162,26 @@ def test_xyz_capture_groups_cells_by_the_plot_labels(fake_webui, tmp_path):
         random_weights=True, allow_download=False, device="cpu", cache_dir=tmp_path / "c", **SMALL
     )
     view = run_evaluation(services, SOURCE_XYZ, "", "", "", "", "", ["vendi", "style_loss_base"], "settings")
+    # the group is the plot's other conditions: adapter and weight are the cell's own fields
     groups = sorted({c["group"] for c in view.document["cells"]})
-    assert groups == [  # as the plot labelled its axes; the seed axis does not split cells
-        "X: style_loha | Y: LyCORIS: adapter weight: 0.5",
-        "X: style_loha | Y: LyCORIS: adapter weight: 1.0",
-        "X: style_lora | Y: LyCORIS: adapter weight: 0.5",
-        "X: style_lora | Y: LyCORIS: adapter weight: 1.0",
-    ]
+    assert groups == ["Z: Steps: 3", "Z: Steps: 4"]
     cells = view.document["cells"]
-    assert len(cells) == 4 and all(c["seeds"] == [1, 2] for c in cells)
-    assert {(c["adapter"], c["weight"]) for c in cells} == {
+    assert len(cells) == 8 and {(c["adapter"], c["weight"]) for c in cells} == {
         ("style_lora", 0.5),
         ("style_lora", 1.0),
         ("style_loha", 0.5),
         ("style_loha", 1.0),
     }
+    # …so the same seed and steps pair up across adapters and weights
+    entries = view.document["comparisons"]["entries"]
+    # lora vs loha at each weight, 0.5 vs 1 for each adapter (Vendi only: no baseline here),
+    # each over both steps values as strata
+    assert sorted(e["kind"] for e in entries) == ["adapter"] * 2 + ["weight"] * 2
+    assert all(e["prompts"] == 2 and e["n"] == 2 for e in entries)
+    # a seed axis does not split cells either: its images are one cell's repetitions
+    processed = ns.xyz.run_plot(p, [(adapter_opt, ["style_lora"]), (seed_opt, [1, 2])])
+    view = run_evaluation(services, SOURCE_XYZ, "", "", "", "", "", ["vendi"], "settings")
+    assert [(c["group"], c["seeds"]) for c in view.document["cells"]] == [(None, [1, 2])]
     # a second plot replaces the capture; the wrapper is installed once
     ns.adapter.setup()
     ns.xyz.run_plot(p, [(adapter_opt, ["style_lokr"])])

@@ -26,6 +26,8 @@ AXIS_ADAPTER = "LyCORIS: adapter"
 
 
 AXIS_WEIGHT = "LyCORIS: adapter weight"
+# axes whose labels never go into a cell's group (see wrap_draw_xyz_grid)
+IDENTITY_AXES = ("Seed", "Var. seed", "Checkpoint name", AXIS_ADAPTER, AXIS_WEIGHT)
 
 
 XYZ_DIR = "xyz-last"
@@ -87,11 +89,14 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
         if cell is None:
             return original(p, *args, **kwargs)
 
-        # seeds are repetitions, not conditions: a seed axis does not split cells
+        # The group names the plot's *other* conditions (CFG, steps…). Seeds are repetitions,
+        # not conditions; checkpoint, adapter and weight are read from each image's infotext
+        # into the cell itself. Labels of those axes would make every cell its own group, and
+        # no image could be paired across checkpoints or adapters at the same seed.
         seed_axes = {
             key
             for key, axis in (("x_labels", "xyz_plot_x"), ("y_labels", "xyz_plot_y"), ("z_labels", "xyz_plot_z"))
-            if getattr(getattr(getattr(shared.state, axis, None), "axis", None), "label", "") in ("Seed", "Var. seed")
+            if getattr(getattr(getattr(shared.state, axis, None), "axis", None), "label", "") in IDENTITY_AXES
         }
 
         def recording_cell(x: Any, y: Any, z: Any, ix: int, iy: int, iz: int) -> Any:

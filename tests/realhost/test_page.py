@@ -263,6 +263,15 @@ def drive(page: Any, host: Host, log: ConsoleLog, shot: Shots) -> dict[str, Any]
     result["trust_note"] = page.locator("#lycoris-eval-trust-note").first.inner_text()
     result["tab_text"] = page.locator("#tab_lycoris_eval").inner_text()
     shot(page, "08-trust")
+    log.step = "compare"
+    page.locator("#tab_lycoris_eval .tab-nav button", has_text="Compare").first.click()
+    page.locator("#lycoris-eval-compare-go").click()  # A and B are preset to the two checkpoints
+    note = page.locator("#lycoris-eval-compare-note").first
+    note.locator("text=/checkpoint table|Error/").first.wait_for(timeout=60_000)
+    result["compare_note"] = note.inner_text()
+    table = page.locator("#lycoris-eval-compare-table")
+    result["compare_text"] = table.inner_text() if table.is_visible() else ""
+    shot(page, "09-compare")
     return result
 
 
@@ -314,6 +323,9 @@ def test_xyz_plot_then_evaluate_in_the_tab(host):
     assert result["heatmap_width"] > 100, result
     assert "The trust check needs a reference set" in result["trust_note"]
     assert "undefined" not in result["tab_text"], result["tab_text"]  # no column-less table
+    # Compare: the two checkpoints, per adapter; batch count 2 is 2 seeds, too few for an interval
+    assert "A = " in result["compare_note"] and "checkpoint table" in result["compare_note"], result["compare_note"]
+    assert "too few seeds" in result["compare_text"] and plot_adapters[0] in result["compare_text"], result
     # step-by-step progress text (not only "processing | 41.0/0.3s")
     seen = result["progress_seen"]
     assert any("loading the scoring models" in t for t in seen), seen

@@ -50,7 +50,11 @@ def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     assert len(cells) == 8 and all(len(c["images"]) == 2 for c in cells)
     assert sorted(s for c in cells for s in c["image_seeds"]) == sorted([300, 301] * 8)
     assert {(c["adapter"], c["weight"]) for c in cells} == {(a, w) for a in (lora, loha) for w in (0.5, 1)}
-    assert len({c["group"] for c in cells}) == 8 and all("X: " in c["group"] for c in cells)
+    # checkpoint, adapter and weight axes are the cells' own fields, not a group: pairs form
+    assert {c["group"] for c in cells} == {None}
+    assert len({(c["checkpoint"], c["adapter"], c["weight"]) for c in cells}) == 8
+    across = [e for e in document["comparisons"]["entries"] if e["kind"] == "checkpoint"]
+    assert len(across) == 4 and all(e["n"] == 2 for e in across)  # Vendi per adapter × weight, 2 seeds
     assert all(c["checkpoint"] in checkpoints for c in cells)
     assert document["adapters"][loha]["type"] == "LoHa"
     assert document["adapters"][lora]["base_model_version"] == "sd_v1"
