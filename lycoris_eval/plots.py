@@ -13,7 +13,6 @@ non-interactive Agg backend.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,14 @@ def _png(fig: Any) -> bytes:
 
 
 def _matches(trained_on: str | None, checkpoint: str | None) -> bool:
-    if not trained_on or not checkpoint:
-        return False
-    stem = re.sub(r"\.(safetensors|ckpt|pt)$", "", Path(trained_on).name, flags=re.I).lower()
-    return stem == checkpoint.lower() or stem == re.sub(r"\s*\[[0-9a-f]+\]$", "", checkpoint.lower())
+    from .verdicts import is_checkpoint
+
+    return is_checkpoint(trained_on, checkpoint)
 
 
 def heatmap_png(heatmap: dict[str, Any], title: str) -> bytes | None:
     rows, cols, values = heatmap["rows"], heatmap["columns"], heatmap["values"]
+    verdicts = heatmap.get("verdicts") or {}  # adapter -> checkpoint -> transfer verdict
     if not rows or not cols or all(v is None for row in values for v in row):
         return None  # no value to colour (e.g. a baseline metric on a grid without baselines)
     import numpy as np
@@ -62,8 +61,14 @@ def heatmap_png(heatmap: dict[str, Any], title: str) -> bytes | None:
                 ax.text(j, i, f"{data[i, j]:.3g}", ha="center", va="center", color="white", fontsize=8)
             if _matches(heatmap["trained_on"].get(rows[i]), cols[j]):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+            verdict = verdicts.get(rows[i], {}).get(cols[j])
+            if verdict == "not enough evidence":  # greyed out: the colour is not evidence
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="#9e9e9e", alpha=0.75))
+            if verdict:
+                ax.text(j, i + 0.32, verdict, ha="center", va="center", color="white", fontsize=6)
     better = "higher" if heatmap["higher_is_better"] else "lower"
-    ax.set_title(f"{title} ({better} is better; red: trained on)", fontsize=9)
+    extra = "; grey: not enough evidence" if verdicts else ""
+    ax.set_title(f"{title} ({better} is better; red: trained on{extra})", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.05)
     return _png(fig)
 

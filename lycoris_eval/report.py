@@ -227,6 +227,10 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
     ]
     adapters = sorted({a for a, _ in per_pair}, key=str)
     checkpoints = sorted({c for _, c in per_pair}, key=str)
+    verdict_map: dict[str, dict[str, str]] = {}
+    for v in (document.get("verdicts") or {}).get("entries", []):
+        if v.get("verdict"):
+            verdict_map.setdefault(v["adapter"], {})[v["checkpoint"]] = v["verdict"]
     heatmaps = {}
     for name in metrics:
         values = [
@@ -244,6 +248,7 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
             "values": values,
             "higher_is_better": document["metrics"][name]["higher_is_better"],
             "trained_on": {a: trained(a) for a in adapters},
+            "verdicts": verdict_map,
         }
     return {
         "metrics": document.get("metrics", {}),

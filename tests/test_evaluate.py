@@ -70,6 +70,23 @@ def test_cli_end_to_end(tmp_path, grid_dir, reference_dir, distractor_dir, capsy
             assert set(cell["metrics"][name]) >= {"mean", "std", "n"}
         paired = {"style_loss_base", "psnr_base", "ssim_base"}
         assert paired <= set(cell["metrics"]) if cell["adapter"] else not paired & set(cell["metrics"])
+    # schema 2: per-image values under each cell, the comparisons and the verdicts sections
+    assert all(len(v) == len(c["images"]) for c in cells for v in c["values"].values())
+    comparisons = doc["comparisons"]
+    assert set(comparisons) == {"method", "tables", "duplicates_ignored", "entries"}
+    assert set(comparisons["tables"]) == {"checkpoint", "adapter", "weight", "baseline"}
+    kinds = {e["kind"] for e in comparisons["entries"]}
+    assert kinds == {"weight", "baseline"}  # one checkpoint, one adapter at two weights
+    assert all(
+        e["n"] == 2 and e["status"] == "too few seeds"
+        for e in comparisons["entries"]
+        if e["ci"] is None and e["interval"] != "none"
+    )
+    assert doc["verdicts"]["rule"].startswith("At each weight") and doc["verdicts"]["entries"] == [
+        {"adapter": "styleA", "checkpoint": "ckA", "home": None, "verdict": None, "weights": [], "by_weight": [],
+         "reason": "home unknown"}
+    ]  # fmt: skip
+    assert (out / "comparisons.csv").read_text().count("\n") == 1 + len(comparisons["entries"])
     summaries = doc["summaries"]
     assert [s["baseline"] for s in summaries] == [True, False, False]
     assert summaries[0]["overall_rank"] is None and summaries[0]["ranks"] == {}
