@@ -23,6 +23,7 @@ data always gives the same numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -44,6 +45,7 @@ def _norm_ppf(p: float) -> float:
     return float(norm.ppf(p))
 
 
+@functools.lru_cache(maxsize=4096)
 def expanded_tail(n: int, strata: int = 1, confidence: float = CONFIDENCE) -> float:
     """The lower percentile (0..1) at which to read replicates whose spread has already been
     corrected for the bootstrap's small-sample shrinkage (:func:`variance_correction`):
@@ -122,6 +124,12 @@ def paired_interval(
     return percentile_interval(boot, float(diffs.mean()), widen, n, len(groups)), boot
 
 
+@functools.lru_cache(maxsize=EXACT_FLIPS_UP_TO + 1)
+def _all_signs(n: int) -> np.ndarray:
+    """Every ±1 sign pattern of n pairs, (2ⁿ, n)."""
+    return (1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)).astype(np.float64)
+
+
 def sign_flip_p(diffs: np.ndarray, rng: np.random.Generator, n_resamples: int = N_RESAMPLES) -> float:
     """Two-sided p-value of the paired sign-flip test of ``mean(diffs) == 0``.
 
@@ -134,10 +142,9 @@ def sign_flip_p(diffs: np.ndarray, rng: np.random.Generator, n_resamples: int = 
         return 1.0
     tol = 1e-12 * max(1.0, float(np.abs(d).max()))
     if n <= EXACT_FLIPS_UP_TO:
-        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
-        means = np.abs(signs @ d) / n
+        means = np.abs(_all_signs(n) @ d) / n
         return float(np.mean(means >= observed - tol))
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_resamples, n))
+    signs = rng.integers(0, 2, size=(n_resamples, n)) * 2.0 - 1.0
     means = np.abs(signs @ d) / n
     return float((1 + np.sum(means >= observed - tol)) / (n_resamples + 1))
 
@@ -176,13 +183,19 @@ def seed_rng(*parts: object) -> np.random.Generator:
     return np.random.default_rng([0, zlib.crc32(text.encode("utf-8"))])
 
 
-def _sq_dist_to(gram: np.ndarray, proj: np.ndarray, tt: float, idx: np.ndarray) -> np.ndarray:
-    """Squared distance from the centroid of rows ``idx`` (R, k) to a target ``t``, for each
-    of the R selections, from the rows' Gram matrix and their projections on ``t``."""
-    k = idx.shape[1]
-    cc = gram[idx[:, :, None], idx[:, None, :]].sum(axis=(1, 2)) / (k * k)
-    ct = proj[idx].sum(axis=1) / k
-    return cc - 2 * ct + tt
+def _counts(idx: np.ndarray, width: int) -> np.ndarray:
+    """(R, width) how often each row index appears in each of the R selections ``idx``."""
+    r = idx.shape[0]
+    flat = (idx + np.arange(r)[:, None] * width).ravel()
+    return np.bincount(flat, minlength=r * width).reshape(r, width).astype(np.float64)
+
+
+def _sq_dist_to(gram: np.ndarray, proj: np.ndarray, tt: float, weights: np.ndarray, k: int) -> np.ndarray:
+    """Squared distance from the centroid of ``k`` selected rows to a target ``t``, for each
+    selection given as counts ``weights`` (R, rows), from the rows' Gram matrix and their
+    projections on ``t``: ‖c − t‖² = wᵀGw/k² − 2·wᵀ(Xt)/k + tᵀt."""
+    cc = ((weights @ gram) * weights).sum(axis=1) / (k * k)
+    return cc - 2 * (weights @ proj) / k + tt
 
 
 def centroid_distance_comparison(
@@ -204,13 +217,16 @@ def centroid_distance_comparison(
         k = a.shape[0]
         z = np.concatenate([a, b]).astype(np.float64)
         gram, proj = z @ z.T, z @ t
-        ident = np.arange(k)[None, :]
-        observed += float(_sq_dist_to(gram, proj, tt, ident)[0] - _sq_dist_to(gram, proj, tt, ident + k)[0])
-        idx = rng.integers(0, k, size=(N_RESAMPLES, k))
-        boot += _sq_dist_to(gram, proj, tt, idx) - _sq_dist_to(gram, proj, tt, idx + k)
-        flip = rng.integers(0, 2, size=(N_RESAMPLES, k))
-        a_idx = ident + k * flip
-        perm += _sq_dist_to(gram, proj, tt, a_idx) - _sq_dist_to(gram, proj, tt, ident + k * (1 - flip))
+        ones, zeros = np.ones((1, k)), np.zeros((1, k))
+        a_sel, b_sel = np.hstack([ones, zeros]), np.hstack([zeros, ones])
+        observed += float(_sq_dist_to(gram, proj, tt, a_sel, k)[0] - _sq_dist_to(gram, proj, tt, b_sel, k)[0])
+        w = _counts(rng.integers(0, k, size=(N_RESAMPLES, k)), k)
+        empty = np.zeros_like(w)
+        boot += _sq_dist_to(gram, proj, tt, np.hstack([w, empty]), k)
+        boot -= _sq_dist_to(gram, proj, tt, np.hstack([empty, w]), k)
+        flip = rng.integers(0, 2, size=(N_RESAMPLES, k)).astype(np.float64)
+        perm += _sq_dist_to(gram, proj, tt, np.hstack([1 - flip, flip]), k)
+        perm -= _sq_dist_to(gram, proj, tt, np.hstack([flip, 1 - flip]), k)
     s = len(blocks)
     observed, boot, perm = observed / s, boot / s, perm / s
     if observed == 0.0:

@@ -356,7 +356,7 @@ def test_routes_only_with_the_api_enabled(fake_webui):
     ns.script_callbacks.app_started_callback(None, app)
     ns.script_callbacks.app_started_callback(None, app)  # twice: replaced, not duplicated
     paths = [r.path for r in app.routes if getattr(r, "path", "").startswith(PREFIX)]
-    assert len(paths) == len(set(paths)) == 11
+    assert len(paths) == len(set(paths)) == 12
 
 
 def test_grid_schema_lists_exactly_the_spec_fields():
