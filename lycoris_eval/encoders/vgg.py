@@ -25,6 +25,14 @@ The tutorial's ``conv_1 … conv_5`` are the first five conv layers (conv1_1, co
 conv2_1, conv2_2, conv3_1), not conv1_1…conv5_1. Layers can be chosen explicitly, or at
 random with a recorded seed. Features are ``vec(G_l) / C_l`` concatenated so that a
 squared Euclidean distance equals the summed per-layer MSE.
+
+**Precision.** Under fp16 autocast (CUDA) the convolutions run in half precision but the
+Gram matrices are computed in fp32 (autocast is switched off around them: it would run
+their ``bmm`` in half precision). bf16 is refused (the encoder runs fp32 and says why):
+with its 8-bit mantissa the style loss between two near images (an adapter at a low
+weight against its base image) moved by up to 17 % of the fp32 value. On CUDA the network runs ``channels_last`` (NHWC,
+faster convolutions with cuDNN); on the CPU it stays contiguous, which measured faster
+there (``docs/precision.md``). Both show in :attr:`precision`, hence in the fingerprint.
 """
 
 from __future__ import annotations
@@ -58,6 +66,51 @@ def gram_paper(feature: Any) -> Any:
     return torch.bmm(f, f.transpose(1, 2))
 
 
+class _VggBase(Encoder):
+    """What both VGG Gram encoders share: fp32 Grams, channels_last on CUDA, no bf16."""
+
+    refused_precisions = {
+        "bf16": "bf16 convolutions move the Gram style loss of near pairs by up to 17 % of fp32 "
+        "(fp16: under 1 %); see docs/precision.md"
+    }
+
+    _channels_last: bool | None = None  # None: on CUDA only
+
+    @property
+    def channels_last(self) -> bool:
+        """NHWC network and batches: on CUDA by default; settable before loading (tests,
+        benchmarks)."""
+        return self.device.startswith("cuda") if self._channels_last is None else self._channels_last
+
+    @channels_last.setter
+    def channels_last(self, value: bool) -> None:
+        self._channels_last = value
+
+    @property
+    def precision(self) -> str:
+        parts = [super().precision]
+        if parts[0] != "fp32":
+            parts.append("gram fp32")
+        if self.channels_last:
+            parts.append("channels_last")
+        return ", ".join(parts)
+
+    def _to_layout(self) -> None:
+        """The loaded network in the memory format its batches will have."""
+        if self.channels_last:
+            import torch
+
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def prepare_batch(self, batch: Any) -> Any:
+        batch = super().prepare_batch(batch)
+        if self.channels_last:
+            import torch
+
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
+
 def build_vgg19_features() -> Any:
     """``vgg19().features`` inside a module named like torchvision's, without building
     the 120M-parameter classifier (its weights are checked but not loaded).
@@ -83,7 +136,7 @@ def vgg_features_state(state: dict[str, Any], encoder: str) -> dict[str, Any]:
     return {k: v for k, v in state.items() if k.startswith("features.")}
 
 
-class VggGramEncoder(Encoder):
+class VggGramEncoder(_VggBase):
     name = "vgg19-gram"
 
     def __init__(self, options: EncoderOptions | None = None, image_size: int = 224) -> None:
@@ -114,6 +167,7 @@ class VggGramEncoder(Encoder):
         # Keep only the slice the paper uses (after the full state dict loaded strictly).
         if hasattr(self.model, "features"):
             self.model = self.model.features[:29].eval()
+            self._to_layout()
 
     def preprocess(self, image: Any) -> Any:
         if self._transform is None:
@@ -137,8 +191,9 @@ class VggGramEncoder(Encoder):
             x = layer(x)
             if index in PAPER_TAPS:
                 kept.append(x)  # later in-place ReLUs overwrite 0/5/10/19: the paper's quirk
-        grams = [gram_paper(f).reshape(f.shape[0], -1) for f in kept]
-        return torch.cat(grams, dim=1)
+        with self.fp32_region():
+            grams = [gram_paper(f).reshape(f.shape[0], -1) for f in kept]
+            return torch.cat(grams, dim=1)
 
 
 def choose_tutorial_layers(layers: tuple[int, ...] | None, random_count: int | None, seed: int) -> tuple[int, ...]:
@@ -155,7 +210,7 @@ def choose_tutorial_layers(layers: tuple[int, ...] | None, random_count: int | N
     return (1, 2, 3, 4, 5)
 
 
-class TutorialGramEncoder(Encoder):
+class TutorialGramEncoder(_VggBase):
     name = "vgg19-tutorial-gram"
     # at 512 px one image's conv1 activations are 64 MiB, its first Gram input as much again
     max_batch = 2
@@ -204,6 +259,7 @@ class TutorialGramEncoder(Encoder):
                 if isinstance(layer, nn.ReLU):
                     features[index] = nn.ReLU(inplace=False)
             self.model = features.eval()
+            self._to_layout()
 
     def preprocess(self, image: Any) -> Any:
         if self._transform is None:
@@ -228,7 +284,8 @@ class TutorialGramEncoder(Encoder):
             x = layer(x)
             if index in wanted:
                 b, c, h, w = x.shape
-                f = x.float().reshape(b, c, h * w)
-                gram = torch.bmm(f, f.transpose(1, 2)) / (c * h * w)  # a = 1 per image
+                with self.fp32_region():
+                    f = x.float().reshape(b, c, h * w)
+                    gram = torch.bmm(f, f.transpose(1, 2)) / (c * h * w)  # a = 1 per image
                 out.append(gram.reshape(b, -1) / c)  # ‖Δ‖² of this = MSE of the Grams
         return torch.cat(out, dim=1)
