@@ -28,11 +28,12 @@ squared Euclidean distance equals the summed per-layer MSE.
 
 **Precision.** Under fp16 autocast (CUDA) the convolutions run in half precision but the
 Gram matrices are computed in fp32 (autocast is switched off around them: it would run
-their ``bmm`` in half precision). bf16 is refused (the encoder runs fp32 and says why):
-with its 8-bit mantissa the style loss between two near images (an adapter at a low
-weight against its base image) moved by up to 17 % of the fp32 value. On CUDA the network runs ``channels_last`` (NHWC,
-faster convolutions with cuDNN); on the CPU it stays contiguous, which measured faster
-there (``docs/precision.md``). Both show in :attr:`precision`, hence in the fingerprint.
+their ``bmm`` in half precision); ``gram fp32`` is then part of :attr:`precision`, hence
+of the fingerprint. bf16 is refused (the encoder runs fp32 and says why): with its 8-bit
+mantissa the style loss between two near images (an adapter at a low weight against its
+base image) moved by up to 17 % of the fp32 value. The network and its batches are
+``channels_last`` (NHWC): faster convolutions with cuDNN, and measured faster on the CPU
+too (``docs/precision.md``).
 """
 
 from __future__ import annotations
@@ -66,34 +67,27 @@ def gram_paper(feature: Any) -> Any:
     return torch.bmm(f, f.transpose(1, 2))
 
 
-class _VggBase(Encoder):
-    """What both VGG Gram encoders share: fp32 Grams, channels_last on CUDA, no bf16."""
-
-    refused_precisions = {
-        "bf16": "bf16 convolutions move the Gram style loss of near pairs by up to 17 % of fp32 "
+def _bf16_refusal(near_pair_deviation: str) -> dict[str, str]:
+    return {
+        "bf16": f"bf16 convolutions moved the Gram style loss of near pairs by {near_pair_deviation} of fp32 "
         "(fp16: under 1 %); see docs/precision.md"
     }
 
-    _channels_last: bool | None = None  # None: on CUDA only
 
-    @property
-    def channels_last(self) -> bool:
-        """NHWC network and batches: on CUDA by default; settable before loading (tests,
-        benchmarks)."""
-        return self.device.startswith("cuda") if self._channels_last is None else self._channels_last
+class _VggBase(Encoder):
+    """What both VGG Gram encoders share: fp32 Grams, channels_last, no bf16."""
 
-    @channels_last.setter
-    def channels_last(self, value: bool) -> None:
-        self._channels_last = value
+    # NHWC network and batches (settable before loading: tests, benchmarks). Not in the
+    # fingerprint: it changes rounding only (about 1e-7 relative), as another CPU's kernels do.
+    channels_last: bool = True
 
     @property
     def precision(self) -> str:
-        parts = [super().precision]
-        if parts[0] != "fp32":
-            parts.append("gram fp32")
-        if self.channels_last:
-            parts.append("channels_last")
-        return ", ".join(parts)
+        mode = super().precision
+        return mode if mode == "fp32" else f"{mode}, gram fp32"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "memory_format": "channels_last" if self.channels_last else "contiguous"}
 
     def _to_layout(self) -> None:
         """The loaded network in the memory format its batches will have."""
@@ -138,6 +132,7 @@ def vgg_features_state(state: dict[str, Any], encoder: str) -> dict[str, Any]:
 
 class VggGramEncoder(_VggBase):
     name = "vgg19-gram"
+    refused_precisions = _bf16_refusal("up to 17 %")
 
     def __init__(self, options: EncoderOptions | None = None, image_size: int = 224) -> None:
         super().__init__(options)
@@ -212,6 +207,7 @@ def choose_tutorial_layers(layers: tuple[int, ...] | None, random_count: int | N
 
 class TutorialGramEncoder(_VggBase):
     name = "vgg19-tutorial-gram"
+    refused_precisions = _bf16_refusal("up to 4.8 %")
     # at 512 px one image's conv1 activations are 64 MiB, its first Gram input as much again
     max_batch = 2
 
