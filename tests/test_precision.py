@@ -384,3 +384,25 @@ def test_encode_batches_by_batch_for(monkeypatch):
     monkeypatch.setattr(encoder, "forward", lambda batch: seen.append(len(batch)) or original(batch))
     out = encoder.encode([encoder.preprocess(im) for im in GENERATED[:5]])
     assert out.shape[0] == 5 and seen == [2, 2, 1]
+
+
+def test_encode_halves_the_batch_when_the_device_runs_out_of_memory(monkeypatch):
+    encoder = make("vgg19-gram", "auto")
+    tensors = [encoder.preprocess(im) for im in GENERATED[:5]]
+    expected = encoder.encode(tensors)
+    monkeypatch.setattr(encoder, "batch_for", lambda shape: 8)
+    seen = []
+    original = encoder.forward
+
+    def short_of_memory(batch):
+        seen.append(len(batch))
+        if len(batch) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return original(batch)
+
+    monkeypatch.setattr(encoder, "forward", short_of_memory)
+    np.testing.assert_allclose(encoder.encode(tensors), expected, rtol=1e-5, atol=1e-9)
+    assert seen == [5, 4, 2, 2, 1]
+    monkeypatch.setattr(encoder, "forward", lambda batch: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("oom")))
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # one image that does not fit is the device's error
+        encoder.encode(tensors[:1])

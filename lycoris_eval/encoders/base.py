@@ -317,13 +317,24 @@ class Encoder(ABC):
             by_shape.setdefault(tuple(tensor.shape), []).append(index)
         with torch.inference_mode(), self.autocast():
             for shape, indices in by_shape.items():
-                batch_size = self.batch_for(shape)
-                for start in range(0, len(indices), batch_size):
+                batch_size, start = self.batch_for(shape), 0
+                while start < len(indices):
                     chunk = indices[start : start + batch_size]
-                    batch = self.prepare_batch(torch.stack([tensors[i] for i in chunk]))
-                    features = self.forward(batch).float().cpu().numpy()
+                    out_of_memory = False
+                    try:
+                        batch = self.prepare_batch(torch.stack([tensors[i] for i in chunk]))
+                        features = self.forward(batch).float().cpu().numpy()
+                    except torch.cuda.OutOfMemoryError:
+                        if batch_size == 1:
+                            raise
+                        out_of_memory = True  # the estimate was short: halve and retry
+                    if out_of_memory:  # outside the except: its traceback held the activations
+                        batch_size = max(1, batch_size // 2)
+                        torch.cuda.empty_cache()
+                        continue
                     for row, index in zip(features, chunk):
                         out[index] = row
+                    start += len(chunk)
         return np.stack(out).astype(np.float32, copy=False)  # type: ignore[arg-type]
 
 

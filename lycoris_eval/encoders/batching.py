@@ -10,7 +10,8 @@ The per-image costs are peak bytes of the tensors one more image keeps alive dur
 forward pass, measured in fp32 on the CPU with a tensor-lifetime tracker
 (``benchmarks/run.py batchmem``) and rounded up. fp16/bf16 autocast roughly halves
 them; we keep the fp32 figure (smaller batches, never an out-of-memory) and a margin for
-what the measurement cannot see (cuDNN workspaces, allocator fragmentation).
+what the measurement cannot see (cuDNN workspaces, allocator fragmentation). Should a
+batch still run out of memory, ``Encoder.encode`` halves it and retries.
 """
 
 from __future__ import annotations
