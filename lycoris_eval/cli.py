@@ -112,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("roots", type=Path, nargs="*", help="folders the UI may read (default: the current folder)")
     ui.add_argument("--port", type=int, default=7861)
     ui.add_argument("--device", default="auto")
+    ui.add_argument("--precision", choices=PRECISIONS, default="auto", help="as for evaluate")
     ui.add_argument("--weights-dir", type=Path)
     ui.add_argument("--random-weights", action="store_true", help="dry run with random encoders (reports say so)")
     ui.add_argument("--offline", action="store_true")
@@ -271,6 +272,7 @@ def run_ui(args: argparse.Namespace) -> int:
 
     config = EvalConfig(
         device=args.device,
+        precision=args.precision,
         weights_dir=args.weights_dir,
         random_weights=args.random_weights,
         allow_download=not args.offline,

@@ -258,6 +258,7 @@ def test_config_and_cli_carry_the_precision():
     args = build_parser().parse_args(["evaluate", "imgs", "--precision", "bf16"])
     assert _config(args).precision == "bf16"
     assert _config(build_parser().parse_args(["evaluate", "imgs"])).precision == "auto"
+    assert build_parser().parse_args(["ui", "--precision", "fp32"]).precision == "fp32"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["evaluate", "imgs", "--precision", "fp8"])
     with pytest.raises(InputError, match="unknown precision 'fp8'"):
