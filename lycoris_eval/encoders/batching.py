@@ -8,7 +8,7 @@ CPU) the requested batch is returned unchanged.
 
 The per-image costs are peak bytes of the tensors one more image keeps alive during a
 forward pass, measured in fp32 on the CPU with a tensor-lifetime tracker
-(``benchmarks/run.py batchmem``) and rounded up. fp16/bf16 autocast roughly halves
+(``benchmarks/gpu_ready.py batchmem``) and rounded up. fp16/bf16 autocast roughly halves
 them; we keep the fp32 figure (smaller batches, never an out-of-memory) and a margin for
 what the measurement cannot see (cuDNN workspaces, allocator fragmentation). Should a
 batch still run out of memory, ``Encoder.encode`` halves it and retries.
