@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .errors import InputError, LycorisEvalError
 from .metrics import DEFAULT_METRICS
+from .precision import PRECISIONS
 
 if TYPE_CHECKING:
     from .config import EvalConfig
@@ -89,7 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="use randomly initialised encoders (pipeline test only; reports say so)",
     )
     ev.add_argument("--offline", action="store_true", help="never try to download weights")
-    ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument(
+        "--batch-size", type=int, default=8, help="most images per forward pass (on CUDA: less if memory is short)"
+    )
+    ev.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: fp16 autocast on CUDA, fp32 elsewhere; fp16 needs CUDA; bf16 (CPU or CUDA) is refused by "
+        "the VGG style encoders, which then run fp32 and say so (docs/precision.md)",
+    )
     ev.add_argument("--cache-dir", type=Path, help="feature cache folder (default ~/.cache/lycoris-eval)")
     ev.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     ev.add_argument("--clip-model", default="ViT-L-14", help="open_clip model name (paper: ViT-L-14)")
@@ -115,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("roots", type=Path, nargs="*", help="folders the UI may read (default: the current folder)")
     ui.add_argument("--port", type=int, default=7861)
     ui.add_argument("--device", default="auto")
+    ui.add_argument("--precision", choices=PRECISIONS, default="auto", help="as for evaluate")
     ui.add_argument("--weights-dir", type=Path)
     ui.add_argument("--random-weights", action="store_true", help="dry run with random encoders (reports say so)")
     ui.add_argument("--offline", action="store_true")
@@ -204,6 +215,7 @@ def _config(args: argparse.Namespace) -> EvalConfig:
         random_weights=args.random_weights,
         allow_download=not args.offline,
         batch_size=args.batch_size,
+        precision=args.precision,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
         clip_model=args.clip_model,
@@ -291,6 +303,7 @@ def run_ui(args: argparse.Namespace) -> int:
 
     config = EvalConfig(
         device=args.device,
+        precision=args.precision,
         weights_dir=args.weights_dir,
         random_weights=args.random_weights,
         allow_download=not args.offline,

@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import InputError, SpecError  # the class lycoris_eval.grid_spec re-exports
 from .metrics import DEFAULT_METRICS, METRICS
+from .precision import PRECISIONS
 from .prompts import parse_trigger_mapping
 
 
@@ -32,7 +33,8 @@ class EvalConfig:
     weights_dir: Path | None = None
     random_weights: bool = False
     allow_download: bool = True
-    batch_size: int = 8
+    batch_size: int = 8  # the most images per forward pass; on CUDA lowered to what free memory holds
+    precision: str = "auto"  # auto, fp32, fp16, bf16: lycoris_eval/precision.py, docs/precision.md
     cache_dir: Path | None = None
     use_cache: bool = True
     clip_model: str = "ViT-L-14"
@@ -68,6 +70,8 @@ class EvalConfig:
             raise InputError("no metric selected")
         if self.batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.distractor_dirs and self.reference_dir is None:
             raise InputError("distractor sets need a target reference set (--reference)")
 

@@ -120,7 +120,7 @@ class Evaluation:
         c = self.config
         metrics = list(dict.fromkeys(c.metrics)) if metrics is None else metrics
         options = EncoderOptions(
-            c.device, c.weights_dir, c.random_weights, c.allow_download, c.batch_size, _once(c.make_room)
+            c.device, c.weights_dir, c.random_weights, c.allow_download, c.batch_size, _once(c.make_room), c.precision
         )
         kwargs = c.encoder_kwargs()
         names = sorted({METRICS[m].encoder for m in metrics if METRICS[m].encoder})
@@ -242,6 +242,8 @@ class Evaluation:
         trust = trust_results(table) if distractors else []
         if c.random_weights:
             log.notes.insert(0, RANDOM_WEIGHTS_WARNING)
+        if c.precision != "auto":  # an asked-for precision an encoder refused: said, never silent
+            log.notes.extend(e.precision_note for e in encoders.values() if e.precision_note)
         run = self._run_section(
             inputs,
             metrics,

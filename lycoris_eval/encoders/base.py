@@ -15,14 +15,16 @@ import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..precision import BF16, FP16, FP32, device_type, resolve_precision
 from ..weights import WeightsSpec, file_identity, load_into, load_state_dict, resolve_weights
+from .batching import batch_size_for
 
 RANDOM_SEED = 0
 LOADED: dict[str, str] = {}  # encoder name -> device, for status reports (GET /encoders)
@@ -105,6 +107,7 @@ class EncoderOptions:
     # called with the device just before a model is built and moved there (not when every
     # feature is cached, not for a kept, loaded model): the host frees VRAM then
     before_load: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    precision: str = "auto"  # auto, fp32, fp16, bf16: see lycoris_eval/precision.py
 
 
 class Encoder(ABC):
@@ -112,7 +115,9 @@ class Encoder(ABC):
 
     name: str = "encoder"
     version: int = 1  # bump when this code changes numbers
-    max_batch: int | None = None  # caps the batch where activations are large
+    max_batch: int | None = None  # caps the batch where activations are large (CPU: host RAM)
+    # mode ("fp16", "bf16") -> why this encoder runs fp32 instead
+    refused_precisions: ClassVar[dict[str, str]] = {}
 
     def __init__(self, options: EncoderOptions | None = None) -> None:
         self.options = options or EncoderOptions()
@@ -120,6 +125,18 @@ class Encoder(ABC):
         self.model: Any = None
         self._weights_identity: str | None = None
         self._weights_path: Path | None = None
+        self._mode, self.precision_note = resolve_precision(
+            self.options.precision, self.device, self.name, self.refused_precisions
+        )
+        if self._mode == BF16 and device_type(self.device) == "cuda":
+            import torch
+
+            if not torch.cuda.is_bf16_supported():
+                from ..errors import InputError
+
+                raise InputError(
+                    f"precision bf16 needs a GPU with bf16 support (Ampere or newer); {self.device} has none"
+                )
 
     # --- identity -------------------------------------------------------------------
     @abstractmethod
@@ -131,7 +148,9 @@ class Encoder(ABC):
 
     @property
     def precision(self) -> str:
-        return "fp16-autocast" if self.device.startswith("cuda") else "fp32"
+        """The effective precision (``fp32``, ``fp16-autocast``, ``bf16-autocast``), part of
+        the fingerprint; subclasses add what else changes their numbers with it."""
+        return self._mode
 
     def weights_identity(self) -> str:
         if self._weights_identity is None:
@@ -162,6 +181,7 @@ class Encoder(ABC):
             self.name,
             json.dumps(self.config(), sort_keys=True, default=str),
             self.device,
+            self.precision,
             o.random_weights,
             str(o.weights_dir),
             o.allow_download,
@@ -175,6 +195,8 @@ class Encoder(ABC):
             "random_weights": self.options.random_weights,
             "config": self.config(),
             "precision": self.precision,
+            "precision_setting": self.options.precision,
+            "precision_note": self.precision_note,
         }
 
     def memory_bytes(self) -> int:
@@ -239,16 +261,50 @@ class Encoder(ABC):
         """(B, C, H, W) on device -> (B, D) features."""
 
     def autocast(self) -> Any:
+        """The context the forward passes run in, for the effective precision."""
         import torch
 
-        if self.device.startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.float16)
+        if self._mode == FP16:
+            return torch.autocast(device_type(self.device), dtype=torch.float16)
+        if self._mode == BF16:
+            return torch.autocast(device_type(self.device), dtype=torch.bfloat16)
+        if device_type(self.device) == "cuda":
+            return strict_fp32()
         return nullcontext()
+
+    def fp32_region(self) -> Any:
+        """Autocast switched off inside the forward pass: for sums that must stay fp32
+        (the Gram matrices: autocast would run their ``bmm`` in fp16/bf16)."""
+        if self._mode == FP32:
+            return nullcontext()
+        import torch
+
+        return torch.autocast(device_type(self.device), enabled=False)
 
     @property
     def batch_size(self) -> int:
-        """The configured batch, capped by ``max_batch`` where activations are large."""
+        """The most images handed to one :meth:`encode` call: the configured batch, on the
+        CPU capped by ``max_batch`` where activations are large (host RAM). On CUDA
+        :meth:`encode` lowers it further to what free device memory holds."""
+        if device_type(self.device) == "cuda":
+            return max(1, self.options.batch_size)
         return max(1, min(self.options.batch_size, self.max_batch or self.options.batch_size))
+
+    def batch_for(self, shape: tuple[int, ...]) -> int:
+        """The batch for preprocessed tensors of ``shape`` (C, H, W): :attr:`batch_size`,
+        on CUDA from the free memory (``torch.cuda.mem_get_info``) after the model loaded."""
+        if device_type(self.device) != "cuda":
+            return self.batch_size
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(self.device))
+        # autocast casts weights to half precision on the fly: room for those copies too
+        reserve = self.memory_bytes() // 2 if self._mode != FP32 else 0
+        return batch_size_for(self.name, (int(shape[-2]), int(shape[-1])), free, self.batch_size, reserve_bytes=reserve)
+
+    def prepare_batch(self, batch: Any) -> Any:
+        """The stacked batch, moved to the device (subclasses may change its layout)."""
+        return batch.to(self.device)
 
     def encode(self, tensors: Sequence[Any]) -> np.ndarray:
         """Encode preprocessed tensors; same-size tensors are batched together."""
@@ -259,13 +315,38 @@ class Encoder(ABC):
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, tensor in enumerate(tensors):
             by_shape.setdefault(tuple(tensor.shape), []).append(index)
-        batch_size = self.batch_size
         with torch.inference_mode(), self.autocast():
-            for indices in by_shape.values():
-                for start in range(0, len(indices), batch_size):
+            for shape, indices in by_shape.items():
+                batch_size, start = self.batch_for(shape), 0
+                while start < len(indices):
                     chunk = indices[start : start + batch_size]
-                    batch = torch.stack([tensors[i] for i in chunk]).to(self.device)
-                    features = self.forward(batch).float().cpu().numpy()
+                    out_of_memory = False
+                    try:
+                        batch = self.prepare_batch(torch.stack([tensors[i] for i in chunk]))
+                        features = self.forward(batch).float().cpu().numpy()
+                    except torch.cuda.OutOfMemoryError:
+                        if batch_size == 1:
+                            raise
+                        out_of_memory = True  # the estimate was short: halve and retry
+                    if out_of_memory:  # outside the except: its traceback held the activations
+                        batch_size = max(1, batch_size // 2)
+                        torch.cuda.empty_cache()
+                        continue
                     for row, index in zip(features, chunk):
                         out[index] = row
+                    start += len(chunk)
         return np.stack(out).astype(np.float32, copy=False)  # type: ignore[arg-type]
+
+
+@contextmanager
+def strict_fp32() -> Any:
+    """TF32 off for our forward passes on CUDA, restored afterwards: "fp32" means IEEE
+    fp32, also in a WebUI that turns TF32 on for its own models (A1111 does)."""
+    import torch
+
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn

@@ -10,6 +10,10 @@ output bias. The output vector is ``[features (2048), probabilities (1008)]``.
 The TorchScript archive is loaded with ``torch.jit.load`` (no Python unpickling).
 With ``--random-weights`` (pipeline tests only) torchvision's ``inception_v3``
 architecture stands in, randomly initialised, and the config says so.
+
+It always runs in fp32, as clean-fid does: the precision settings fp16 and bf16 are
+refused for it with a note (``describe()``, the run's notes), and "auto" on CUDA gives
+fp32 here.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ SPEC = WeightsSpec(
 
 class InceptionEncoder(Encoder):
     name = "inception"
+    _FP32 = "the FID Inception runs in fp32, as clean-fid does"
+    refused_precisions = {"fp16": _FP32, "bf16": _FP32}
 
     def __init__(self, options: EncoderOptions | None = None) -> None:
         super().__init__(options)
@@ -114,11 +120,6 @@ class InceptionEncoder(Encoder):
 
     def forward(self, batch: Any) -> Any:
         return self.model(batch)
-
-    def autocast(self) -> Any:  # the TF Inception is run in fp32, as clean-fid does
-        from contextlib import nullcontext
-
-        return nullcontext()
 
 
 def _load_torchscript(path: Path) -> Any:

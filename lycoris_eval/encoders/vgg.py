@@ -25,6 +25,15 @@ The tutorial's ``conv_1 … conv_5`` are the first five conv layers (conv1_1, co
 conv2_1, conv2_2, conv3_1), not conv1_1…conv5_1. Layers can be chosen explicitly, or at
 random with a recorded seed. Features are ``vec(G_l) / C_l`` concatenated so that a
 squared Euclidean distance equals the summed per-layer MSE.
+
+**Precision.** Under fp16 autocast (CUDA) the convolutions run in half precision but the
+Gram matrices are computed in fp32 (autocast is switched off around them: it would run
+their ``bmm`` in half precision); ``gram fp32`` is then part of :attr:`precision`, hence
+of the fingerprint. bf16 is refused (the encoder runs fp32 and says why): with its 8-bit
+mantissa the style loss between two near images (an adapter at a low weight against its
+base image) moved by up to 17 % of the fp32 value. The network and its batches are
+``channels_last`` (NHWC): faster convolutions with cuDNN, and measured faster on the CPU
+too (``docs/precision.md``).
 """
 
 from __future__ import annotations
@@ -58,6 +67,44 @@ def gram_paper(feature: Any) -> Any:
     return torch.bmm(f, f.transpose(1, 2))
 
 
+def _bf16_refusal(near_pair_deviation: str) -> dict[str, str]:
+    return {
+        "bf16": f"bf16 convolutions moved the Gram style loss of near pairs by {near_pair_deviation} of fp32 "
+        "(fp16: under 1 %); see docs/precision.md"
+    }
+
+
+class _VggBase(Encoder):
+    """What both VGG Gram encoders share: fp32 Grams, channels_last, no bf16."""
+
+    # NHWC network and batches (settable before loading: tests, benchmarks). Not in the
+    # fingerprint: it changes rounding only (about 1e-7 relative), as another CPU's kernels do.
+    channels_last: bool = True
+
+    @property
+    def precision(self) -> str:
+        mode = super().precision
+        return mode if mode == "fp32" else f"{mode}, gram fp32"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "memory_format": "channels_last" if self.channels_last else "contiguous"}
+
+    def _to_layout(self) -> None:
+        """The loaded network in the memory format its batches will have."""
+        if self.channels_last:
+            import torch
+
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def prepare_batch(self, batch: Any) -> Any:
+        batch = super().prepare_batch(batch)
+        if self.channels_last:
+            import torch
+
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
+
 def build_vgg19_features() -> Any:
     """``vgg19().features`` inside a module named like torchvision's, without building
     the 120M-parameter classifier (its weights are checked but not loaded).
@@ -83,8 +130,9 @@ def vgg_features_state(state: dict[str, Any], encoder: str) -> dict[str, Any]:
     return {k: v for k, v in state.items() if k.startswith("features.")}
 
 
-class VggGramEncoder(Encoder):
+class VggGramEncoder(_VggBase):
     name = "vgg19-gram"
+    refused_precisions = _bf16_refusal("up to 17 %")
 
     def __init__(self, options: EncoderOptions | None = None, image_size: int = 224) -> None:
         super().__init__(options)
@@ -114,6 +162,7 @@ class VggGramEncoder(Encoder):
         # Keep only the slice the paper uses (after the full state dict loaded strictly).
         if hasattr(self.model, "features"):
             self.model = self.model.features[:29].eval()
+            self._to_layout()
 
     def preprocess(self, image: Any) -> Any:
         if self._transform is None:
@@ -137,8 +186,9 @@ class VggGramEncoder(Encoder):
             x = layer(x)
             if index in PAPER_TAPS:
                 kept.append(x)  # later in-place ReLUs overwrite 0/5/10/19: the paper's quirk
-        grams = [gram_paper(f).reshape(f.shape[0], -1) for f in kept]
-        return torch.cat(grams, dim=1)
+        with self.fp32_region():
+            grams = [gram_paper(f).reshape(f.shape[0], -1) for f in kept]
+            return torch.cat(grams, dim=1)
 
 
 def choose_tutorial_layers(layers: tuple[int, ...] | None, random_count: int | None, seed: int) -> tuple[int, ...]:
@@ -155,8 +205,9 @@ def choose_tutorial_layers(layers: tuple[int, ...] | None, random_count: int | N
     return (1, 2, 3, 4, 5)
 
 
-class TutorialGramEncoder(Encoder):
+class TutorialGramEncoder(_VggBase):
     name = "vgg19-tutorial-gram"
+    refused_precisions = _bf16_refusal("up to 4.8 %")
     # at 512 px one image's conv1 activations are 64 MiB, its first Gram input as much again
     max_batch = 2
 
@@ -204,6 +255,7 @@ class TutorialGramEncoder(Encoder):
                 if isinstance(layer, nn.ReLU):
                     features[index] = nn.ReLU(inplace=False)
             self.model = features.eval()
+            self._to_layout()
 
     def preprocess(self, image: Any) -> Any:
         if self._transform is None:
@@ -228,7 +280,8 @@ class TutorialGramEncoder(Encoder):
             x = layer(x)
             if index in wanted:
                 b, c, h, w = x.shape
-                f = x.float().reshape(b, c, h * w)
-                gram = torch.bmm(f, f.transpose(1, 2)) / (c * h * w)  # a = 1 per image
+                with self.fp32_region():
+                    f = x.float().reshape(b, c, h * w)
+                    gram = torch.bmm(f, f.transpose(1, 2)) / (c * h * w)  # a = 1 per image
                 out.append(gram.reshape(b, -1) / c)  # ‖Δ‖² of this = MSE of the Grams
         return torch.cat(out, dim=1)

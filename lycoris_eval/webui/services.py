@@ -131,7 +131,9 @@ def encoders_status() -> list[dict[str, Any]]:
     from ..errors import MissingWeightsError
 
     config = eval_config_from_settings()
-    options = EncoderOptions(config.device, config.weights_dir, config.random_weights, False, config.batch_size)
+    options = EncoderOptions(
+        config.device, config.weights_dir, config.random_weights, False, config.batch_size, precision=config.precision
+    )
     kwargs = {"openclip": {"model_name": config.clip_model}, "dinov2": {"arch": config.dinov2_arch}}
     out = []
     kept = pool_status()
