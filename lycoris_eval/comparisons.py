@@ -235,7 +235,8 @@ class _Pair:
         p = stats.sign_flip_p(diffs, self.rng)
         return self._with_interval(entry, ci, p, sd)
 
-    def centroid(self, target_dino: np.ndarray) -> dict[str, Any] | None:
+    def _dino_blocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per stratum, the DINOv2 vectors of A and of B, row i of both the same seed."""
         va, vb, dino = self.data.by_condition[self.a], self.data.by_condition[self.b], self.data.dino
         blocks: dict[tuple, tuple[list, list]] = {}
         for item in self.items:
@@ -243,14 +244,17 @@ class _Pair:
                 pair = blocks.setdefault(item[:3], ([], []))
                 pair[0].append(dino[va[item]])
                 pair[1].append(dino[vb[item]])
-        if not blocks:
+        return [(np.stack(x), np.stack(y)) for x, y in blocks.values()]
+
+    def centroid(self, target_dino: np.ndarray) -> dict[str, Any] | None:
+        arrays = self._dino_blocks()
+        if not arrays:
             return None
-        n = sum(len(v[0]) for v in blocks.values())
-        arrays = [(np.stack(x), np.stack(y)) for x, y in blocks.values()]
+        n = sum(x.shape[0] for x, _ in arrays)
         target = np.asarray(target_dino, dtype=np.float64).mean(axis=0)
         identical = all(np.array_equal(x, y) for x, y in arrays)
         observed, boot, p = stats.centroid_distance_comparison(arrays, target, self.rng)
-        entry = self._entry(n, len(blocks), 0.0 if identical else observed, note="distance of per-prompt centroids")
+        entry = self._entry(n, len(arrays), 0.0 if identical else observed, note="distance of per-prompt centroids")
         if identical:
             return {**entry, "status": STATUS_SAME, "ci": [0.0, 0.0], "p": 1.0, "interval": "bootstrap"}
         sd = float(np.std(boot, ddof=1) * math.sqrt(n))
@@ -262,22 +266,14 @@ class _Pair:
         return self._with_interval(entry, ci, p, sd)
 
     def vendi(self, q: float) -> dict[str, Any] | None:
-        va, vb, dino = self.data.by_condition[self.a], self.data.by_condition[self.b], self.data.dino
-        blocks: dict[tuple, tuple[list, list]] = {}
-        for item in self.items:
-            if va[item] in dino and vb[item] in dino:
-                pair = blocks.setdefault(item[:3], ([], []))
-                pair[0].append(dino[va[item]])
-                pair[1].append(dino[vb[item]])
-        if not blocks:
+        arrays = self._dino_blocks()
+        if not arrays:
             return None
-        n = sum(len(v[0]) for v in blocks.values())
-        identical = all(np.array_equal(np.stack(x), np.stack(y)) for x, y in blocks.values())
-        diff = float(
-            np.mean([vendi_score(np.stack(x), q=q) - vendi_score(np.stack(y), q=q) for x, y in blocks.values()])
-        )
+        n = sum(x.shape[0] for x, _ in arrays)
+        identical = all(np.array_equal(x, y) for x, y in arrays)
+        diff = float(np.mean([vendi_score(x, q=q) - vendi_score(y, q=q) for x, y in arrays]))
         note = "no interval: a resample repeats images, and a repeated image lowers Vendi by construction"
-        entry = self._entry(n, len(blocks), 0.0 if identical else diff, note=note)
+        entry = self._entry(n, len(arrays), 0.0 if identical else diff, note=note)
         return {**entry, "status": STATUS_SAME} if identical else entry
 
     def set_level(self, set_means: dict[tuple, dict[str | None, dict[str, float]]]) -> dict[str, Any] | None:
