@@ -237,3 +237,36 @@ def test_select_errors_name_the_problem():
     with pytest.raises(InputError, match=r"schema version 1\) have no comparisons; evaluate the run again"):
         select({"schema_version": 1, "cells": []}, "ckA", "ckB")
     assert "baseline" in choices(doc) and "weight:0.5" in choices(doc)
+
+
+def test_centroid_distance_and_vendi_from_dinov2_vectors():
+    """A's images sit nearer the reference centroid than B's: a clear, lower (better)
+    centroid distance; Vendi gets a point difference without an interval."""
+    rng = np.random.default_rng(21)
+    target = rng.normal(0, 1, (6, 16)) + 3.0
+    metas, dino = [], {}
+    for ck, shift in (("A", 2.5), ("B", 0.0)):
+        for p in range(2):
+            for s in range(6):
+                dino[len(metas)] = rng.normal(0, 0.3, 16) + shift
+                metas.append(_Meta(ck, None, 0.0, f"p{p}", s))
+    data = PairedData.build(metas, {id(m): i for i, m in enumerate(metas)}, {}, dino)
+    section = compare_all(data, ["centroid_distance", "vendi"], [], target, 1.0)
+    centroid, vendi = section["entries"]
+    assert centroid["metric"] == "centroid_distance" and centroid["status"] == STATUS_A and centroid["n"] == 12
+    a = [dino[i] for i in range(12)]
+    b = [dino[i] for i in range(12, 24)]
+    t = target.mean(0)
+    truth = np.mean(
+        [np.sum((np.mean(a[k : k + 6], 0) - t) ** 2) - np.sum((np.mean(b[k : k + 6], 0) - t) ** 2) for k in (0, 6)]
+    )
+    assert centroid["diff"] == pytest.approx(truth) and centroid["ci"][0] < truth < centroid["ci"][1] < 0
+    assert vendi["interval"] == "none" and vendi["ci"] is None and vendi["status"] == "no interval"
+    same = compare_all(
+        PairedData.build(metas[:12] * 1, {id(m): i for i, m in enumerate(metas[:12])}, {}, dino),
+        ["vendi"],
+        [],
+        None,
+        1.0,
+    )
+    assert same["entries"] == []  # one condition: nothing to compare
