@@ -145,6 +145,7 @@ def text_table(document: dict[str, Any]) -> str:
     for entry in document.get("trust", []):
         scope = f" [{entry['adapter']}]" if entry.get("adapter") else ""
         lines.append(f"trust{scope}: {entry['verdict']}")
+    lines += _comparison_lines(document)
     for note in document.get("run", {}).get("notes", []):
         if note != warning:
             lines.append(f"note: {note}")
@@ -153,6 +154,28 @@ def text_table(document: dict[str, Any]) -> str:
         lines.append(f"skipped {len(skipped)} file(s):")
         lines += [f"  {s['set']}/{s['file']}: {s['error']}" for s in skipped]
     return "\n".join(lines)
+
+
+def _comparison_lines(document: dict[str, Any], most: int = 5) -> list[str]:
+    """The clearest differences and the transfer verdicts, a few lines for the terminal."""
+    from .compare_report import sentence
+
+    section = document.get("comparisons") or {}
+    titles = {m: info.get("title", m) for m, info in document.get("metrics", {}).items()}
+    clear = sorted((e for e in section.get("entries", []) if e["clear"]), key=lambda e: e["q"])
+    lines = []
+    if section:
+        tests = sum(t["tests"] for t in section.get("tables", {}).values())
+        lines.append(f"clearly different: {len(clear)} of {tests} paired tests (Benjamini–Hochberg, 5% FDR)")
+    lines += [f"  {sentence(e, titles.get(e['metric'], e['metric']))}" for e in clear[:most]]
+    if len(clear) > most:
+        lines.append(f"  … {len(clear) - most} more in comparisons.csv")
+    for v in (document.get("verdicts") or {}).get("entries", []):
+        if v["verdict"] and v["verdict"] != "home":
+            weights = ", ".join(f"{w:g}" for w in v["weights"])
+            lines.append(f"verdict: {v['adapter']} on {v['checkpoint']} (vs {v['home']}): {v['verdict']}"
+                         + (f" @{weights}" if weights else "") + f" — {v['reason']}")  # fmt: skip
+    return lines
 
 
 def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -92,3 +92,15 @@ def test_schema_one_documents_still_read():
     text = markdown_report(tables)
     assert "What is clearly better" not in text and "Does it transfer" not in text
     assert clearly_better_markdown(old) == [] and verdicts_markdown(old) == []
+
+
+def test_terminal_table_names_the_clear_differences_and_verdicts():
+    from lycoris_eval.report import text_table
+
+    doc = {**document(), "summaries": [], "trust": [], "run": {"notes": []}}
+    tests = sum(t["tests"] for t in doc["comparisons"]["tables"].values())
+    clear = sum(e["clear"] for e in doc["comparisons"]["entries"])
+    text = text_table(doc)
+    assert f"clearly different: {clear} of {tests} paired tests (Benjamini–Hochberg, 5% FDR)" in text
+    assert "weight 1 beats weight 0.5 (styleA on ckA)" in text
+    assert "verdict: styleA on ckB (vs ckA): not enough evidence @0.5, 1 — too few seeds for an interval" in text
