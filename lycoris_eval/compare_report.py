@@ -47,10 +47,15 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def at(weight: float | None) -> str:
+    """`` @0.5``; nothing for an adapter mix without one weight (``a:1 + b:0.5``)."""
+    return "" if weight is None else f" @{weight:g}"
+
+
 def side_label(side: dict[str, Any]) -> str:
     if side["adapter"] is None:
         return f"{side['checkpoint']} without adapter"
-    return f"{side['adapter']} @{side['weight']:g} on {side['checkpoint']}"
+    return f"{side['adapter']}{at(side['weight'])} on {side['checkpoint']}"
 
 
 def pair_label(entry: dict[str, Any]) -> tuple[str, str]:
@@ -62,15 +67,15 @@ def pair_label(entry: dict[str, Any]) -> tuple[str, str]:
         return a["adapter"], b["adapter"]
     if kind == "weight":
         return f"weight {a['weight']:g}", f"weight {b['weight']:g}"
-    return f"{a['adapter']} @{a['weight']:g}", "no adapter"
+    return f"{a['adapter']}{at(a['weight'])}", "no adapter"
 
 
 def context_label(entry: dict[str, Any]) -> str:
     a, kind = entry["a"], entry["kind"]
     if kind == "checkpoint":
-        return "no adapter" if a["adapter"] is None else f"{a['adapter']} @{a['weight']:g}"
+        return "no adapter" if a["adapter"] is None else f"{a['adapter']}{at(a['weight'])}"
     if kind == "adapter":
-        return f"on {a['checkpoint']} @{a['weight']:g}"
+        return f"on {a['checkpoint']}{at(a['weight'])}"
     if kind == "weight":
         return f"{a['adapter']} on {a['checkpoint']}"
     return f"on {a['checkpoint']}"

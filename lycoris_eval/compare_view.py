@@ -59,7 +59,7 @@ def parse_side(document: dict[str, Any], text: str, field: str) -> tuple[str, An
                 value = float(name)
             except ValueError:
                 continue
-            found += [("weight", w) for w in known["weight"] if w == value]
+            found += [("weight", w) for w in known["weight"] if f"{w:g}" == f"{value:g}"]
         elif name in known[dim]:
             found.append((dim, name))
     if len(found) == 1:

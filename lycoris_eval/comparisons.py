@@ -15,9 +15,10 @@ tables (``kind``):
 Per metric: the mean paired difference A − B, its 95 % interval and p-value from
 :mod:`.stats`, A's wins/B's wins/ties, and a status. A difference is called *clear* only
 when its Benjamini–Hochberg q-value over its table is ≤ 0.05 **and** its interval excludes
-zero. Image-level metrics and the centroid distance get intervals; Vendi and the set-level
-metrics (FD, KID, FID, IS) get a point difference and ``interval: none`` — resampling
-repeats images, and a repeated image lowers Vendi and biases FD/KID by construction.
+zero. Image-level metrics get intervals; the cell-level metrics (Vendi, centroid distance)
+and the set-level ones (FD, KID, FID, IS) get a point difference and ``interval: none`` —
+resampling repeats images, and a repeated image lowers Vendi, shrinks the spread term of the
+squared centroid distance and biases FD/KID by construction.
 
 Pure functions of their arguments (numpy only).
 """
@@ -34,6 +35,7 @@ import numpy as np
 from . import stats
 from .grouping import ImageMeta
 from .metrics import METRICS
+from .metrics.fidelity import fidelity
 from .metrics.vendi import vendi_score
 
 KINDS = ("checkpoint", "adapter", "weight", "baseline")
@@ -150,10 +152,10 @@ def method() -> dict[str, Any]:
         "difference": "mean over pairs of A − B",
         "interval": f"{stats.CONFIDENCE:.0%} expanded percentile paired bootstrap, stratified by prompt",
         "resamples": stats.N_RESAMPLES,
-        "p_value": "paired sign-flip permutation test (exact up to 12 pairs)",
+        "p_value": "paired t-test",
         "fdr": f"Benjamini–Hochberg per table, clear when q ≤ {stats.ALPHA} and the interval excludes 0",
         "min_pairs": stats.MIN_PAIRS,
-        "seeds_needed": f"normal approximation, {stats.ALPHA:.0%} two-sided, {stats.POWER:.0%} power",
+        "seeds_needed": f"paired t-test at {stats.POWER:.0%} power, at the level Benjamini–Hochberg asks of the table",
         "random_seed": "per comparison, from its kind, A, B and metric",
     }
 
@@ -232,8 +234,7 @@ class _Pair:
         if n < stats.MIN_PAIRS:
             return self._too_few(entry, sd)
         ci, _ = stats.paired_interval(diffs, strata, self.rng)
-        p = stats.sign_flip_p(diffs, self.rng)
-        return self._with_interval(entry, ci, p, sd)
+        return self._with_interval(entry, ci, stats.paired_t_p(diffs), sd)
 
     def _dino_blocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per stratum, the DINOv2 vectors of A and of B, row i of both the same seed."""
@@ -247,23 +248,20 @@ class _Pair:
         return [(np.stack(x), np.stack(y)) for x, y in blocks.values()]
 
     def centroid(self, target_dino: np.ndarray) -> dict[str, Any] | None:
+        """The metric's own definition (``metrics.fidelity``: L2-normalised vectors), per
+        prompt, averaged: a point difference without an interval. The squared distance of a
+        sample centroid contains the spread term tr(Σ)/k, and a resample that repeats images
+        shrinks it, so a bootstrap interval would be off-centre (and a difference in
+        diversity would read as one in fidelity)."""
         arrays = self._dino_blocks()
         if not arrays:
             return None
         n = sum(x.shape[0] for x, _ in arrays)
-        target = np.asarray(target_dino, dtype=np.float64).mean(axis=0)
         identical = all(np.array_equal(x, y) for x, y in arrays)
-        observed, boot, p = stats.centroid_distance_comparison(arrays, target, self.rng)
-        entry = self._entry(n, len(arrays), 0.0 if identical else observed, note="distance of per-prompt centroids")
-        if identical:
-            return {**entry, "status": STATUS_SAME, "ci": [0.0, 0.0], "p": 1.0, "interval": "bootstrap"}
-        sd = float(np.std(boot, ddof=1) * math.sqrt(n))
-        if n < stats.MIN_PAIRS:
-            return self._too_few(entry, sd)
-        sizes = [x.shape[0] for x, _ in arrays]
-        widen = stats.variance_correction(sizes, [1 / len(sizes)] * len(sizes), [1.0] * len(sizes))
-        ci = stats.percentile_interval(boot, observed, widen, n, len(sizes))
-        return self._with_interval(entry, ci, p, sd)
+        diffs = [fidelity(x, target_dino)[1] - fidelity(y, target_dino)[1] for x, y in arrays]
+        note = "no interval: the squared centroid distance also grows with spread, and resampling shrinks it"
+        entry = self._entry(n, len(arrays), 0.0 if identical else float(np.mean(diffs)), note=note)
+        return {**entry, "status": STATUS_SAME} if identical else entry
 
     def vendi(self, q: float) -> dict[str, Any] | None:
         arrays = self._dino_blocks()
@@ -277,6 +275,8 @@ class _Pair:
         return {**entry, "status": STATUS_SAME} if identical else entry
 
     def set_level(self, set_means: dict[tuple, dict[str | None, dict[str, float]]]) -> dict[str, Any] | None:
+        if not self.items:
+            return None  # no prompt and seed in common: these two are not a paired comparison
         a_rows, b_rows = set_means.get(self.a, {}), set_means.get(self.b, {})
         groups = [g for g in a_rows if g in b_rows and self.metric in a_rows[g] and self.metric in b_rows[g]]
         if not groups:
@@ -287,15 +287,15 @@ class _Pair:
         return {**entry, "status": STATUS_SAME} if diff == 0.0 else entry
 
     def _too_few(self, entry: dict[str, Any], sd: float) -> dict[str, Any]:
-        entry = {**entry, "status": STATUS_FEW, "note": f"fewer than {stats.MIN_PAIRS} pairs: no interval"}
-        return _suggest(entry, sd)
+        return {**entry, "status": STATUS_FEW, "note": f"fewer than {stats.MIN_PAIRS} pairs: no interval", "_sd": sd}
 
     def _with_interval(self, entry: dict[str, Any], ci: tuple[float, float], p: float, sd: float) -> dict[str, Any]:
         return {**entry, "ci": list(ci), "p": p, "interval": "bootstrap", "status": STATUS_UNCLEAR, "_sd": sd}
 
 
 def apply_fdr(entries: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """q-values per table, then the status of every entry with an interval; returns each
+    """q-values per table, then the status of every entry with an interval, then the seeds
+    what is not clear yet would need (at the level BH asks of its table); returns each
     table's count of tests and clear differences."""
     tables: dict[str, dict[str, int]] = {}
     for kind in KINDS:
@@ -308,25 +308,28 @@ def apply_fdr(entries: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
             if q <= stats.ALPHA and (lo > 0 or hi < 0):
                 a_better = (entry["diff"] > 0) == entry["higher_is_better"]
                 entry.update(status=STATUS_A if a_better else STATUS_B, better="a" if a_better else "b", clear=True)
-        for entry in members:
-            sd = entry.pop("_sd", float("nan"))
-            if entry["status"] == STATUS_UNCLEAR:
-                entry.update(_suggest(entry, sd))
-        tables[kind] = {"tests": len(members), "clear": sum(1 for e in members if e["clear"])}
+        clear = sum(1 for e in members if e["clear"])
+        # BH rejects at p ≤ α·k/m: a new clear difference must reach about α·(clear + 1)/m
+        level = stats.ALPHA * (clear + 1) / max(1, len(members))
+        for entry in entries:
+            if entry["kind"] == kind and entry["status"] in (STATUS_UNCLEAR, STATUS_FEW):
+                entry.update(_suggest(entry, entry.get("_sd", float("nan")), level))
+        tables[kind] = {"tests": len(members), "clear": clear}
     for entry in entries:
         entry.pop("_sd", None)
     return tables
 
 
-def _suggest(entry: dict[str, Any], sd: float) -> dict[str, Any]:
+def _suggest(entry: dict[str, Any], sd: float, level: float) -> dict[str, Any]:
     """How many more seeds (per prompt) the difference would need to become clear."""
     prompts = max(1, entry["prompts"])
     diff = entry["diff"]
-    needed = stats.pairs_needed(diff, sd) if diff is not None and math.isfinite(sd) else None
+    needed = stats.pairs_needed(diff, sd, alpha=level) if diff is not None and math.isfinite(sd) else None
+    if needed is None and entry["status"] == STATUS_FEW:
+        needed = stats.MIN_PAIRS  # no spread to go by yet: at least enough for an interval
     if needed is None:
-        needed = max(6, stats.MIN_PAIRS) if entry["status"] == STATUS_FEW else None
-    if needed is None:
-        return {**entry, "pairs_needed": None, "seeds_to_add": None}
+        note = "tiny against its spread: more seeds than can be suggested would be needed" if diff else None
+        return {**entry, "pairs_needed": None, "seeds_to_add": None, "note": note or entry.get("note")}
     per_prompt = math.ceil(needed / prompts)
     if per_prompt > stats.MAX_SEEDS_SUGGESTED:
         note = f"tiny against its spread: more than {stats.MAX_SEEDS_SUGGESTED} seeds per prompt would be needed"

@@ -234,6 +234,11 @@ class Evaluation:
             rows = summarise_groups(table, cells, cell_dicts, metrics, set_metric_fn(extractor, metas, target))
             paired = PairedData.build(scored, {id(m): table.index(m) for m in scored}, table.values, table.dino)
             comparisons = compare_all(paired, metrics, rows, target_dino, c.vendi_q)
+            if paired.duplicates:
+                log.notes.append(
+                    f"{paired.duplicates} image(s) repeat the checkpoint, adapter, weight, prompt and seed of another "
+                    "(e.g. a variation-seed axis): comparisons pair only the first of each"
+                )
         finally:
             if not c.keep_models_loaded:
                 for encoder in encoders.values():

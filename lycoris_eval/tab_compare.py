@@ -153,7 +153,11 @@ def compare_outputs(gr: Any, document: dict[str, Any] | None, out_dir: Path | No
     first = [o for o in options if o.startswith(options[0].split(":", 1)[0])] if options else []
     rows = verdict_rows(document)
     judged = any(v["verdict"] for v in (document.get("verdicts") or {}).get("entries", []))
-    if not options:
+    if "comparisons" not in document:
+        note = (
+            "These scores are from an older version (schema 1): evaluate again to compare (the cache makes it quick)."
+        )
+    elif not options:
         note = "Nothing to compare: these scores have no paired images (prompt and seed seen twice)."
     else:
         note = "Pick **A** and **B** (two checkpoints, two adapters, two weights, or an adapter and baseline)."

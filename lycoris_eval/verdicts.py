@@ -17,7 +17,8 @@ on both checkpoints, from the clear differences of :mod:`.comparisons`:
   reference set to show the adapter works at all).
 
 Verdict metrics: fidelity (``image_similarity``, ``style_loss_ref``), text alignment
-(``text_alignment``) and preservation (``style_loss_base``), whichever the run has. The
+(``text_alignment``) and preservation of the checkpoint's own image (``style_loss_base``,
+``psnr_base``, ``ssim_base``), whichever the run has. The
 verdict of the pair is the best one reached at any weight (transfers > weaker > breaks),
 with the weights where it holds.
 """
@@ -30,14 +31,15 @@ from typing import Any
 
 FIDELITY = ("image_similarity", "style_loss_ref")
 TEXT = ("text_alignment",)
-PRESERVATION = ("style_loss_base",)
+PRESERVATION = ("style_loss_base", "psnr_base", "ssim_base")
 VERDICT_METRICS = FIDELITY + TEXT + PRESERVATION
 ORDER = ("transfers", "weaker", "breaks", "not enough evidence")
 RULE = (
     "At each weight, against the checkpoint the adapter was trained on: 'breaks' when the adapter "
     "works at home (fidelity clearly above home's no-adapter images) but not here and fidelity is "
     "clearly worse than at home, or when text alignment is clearly worse than at home and than this "
-    "checkpoint's no-adapter images; 'weaker' when any of fidelity, text alignment or preservation is "
+    "checkpoint's no-adapter images; 'weaker' when any of fidelity, text alignment or preservation "
+    "(style loss, PSNR, SSIM to the checkpoint's own no-adapter image) is "
     "clearly worse than at home; 'transfers' when the adapter clearly moves this checkpoint toward "
     "the reference and nothing is clearly worse, with enough seeds for every interval; otherwise "
     "'not enough evidence'. Clear = Benjamini–Hochberg q ≤ 0.05 and a 95% interval excluding 0. "
@@ -47,11 +49,12 @@ RULE = (
 
 def is_checkpoint(trained_on: str | None, checkpoint: str | None) -> bool:
     """Whether a training-metadata model name names this checkpoint (file stem, any case,
-    with or without the WebUI's ``[hash]`` suffix)."""
+    with or without the WebUI's subfolder and ``[hash]`` suffix)."""
     if not trained_on or not checkpoint:
         return False
     stem = re.sub(r"\.(safetensors|ckpt|pt)$", "", Path(trained_on).name, flags=re.I).lower()
-    name = re.sub(r"\s*\[[0-9a-f]+\]$", "", checkpoint.lower())
+    # the WebUI's title: "SDXL/sd_xl_base_1.0.safetensors [31e35c80fc]" (a subfolder, a hash)
+    name = Path(re.sub(r"\s*\[[0-9a-f]+\]$", "", checkpoint.lower())).name
     return stem in (checkpoint.lower(), name, re.sub(r"\.(safetensors|ckpt|pt)$", "", name))
 
 
@@ -162,7 +165,7 @@ class _Index:
         if effect_here == "works" and complete:
             return {"verdict": "transfers", "reason": "moves toward the reference; nothing clearly worse than at home"}
         if effect_here is None:
-            why = "no reference set: cannot show the adapter works here"
+            why = "no fidelity comparison with this checkpoint's no-adapter images (no reference set or no baseline)"
         elif not complete:
             why = "too few seeds for an interval"
         else:

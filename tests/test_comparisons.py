@@ -3,12 +3,12 @@ simulations with a known truth, the tables, FDR, orientation and the errors."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pytest
-from scipy.stats import false_discovery_control, norm
+from scipy.stats import false_discovery_control, ttest_rel
+from scipy.stats import t as t_dist
 
 from lycoris_eval import stats
 from lycoris_eval.compare_view import choices, flip, select
@@ -17,23 +17,12 @@ from lycoris_eval.errors import InputError
 
 
 # -- statistics -------------------------------------------------------------------------
-def test_sign_flip_p_is_the_exact_enumeration():
+def test_paired_t_p_matches_scipy():
     rng = np.random.default_rng(3)
-    for n in (3, 5, 8):
-        d = rng.normal(0.3, 1, n)
-        brute = np.mean(
-            [abs(np.mean(np.array(s) * d)) >= abs(d.mean()) - 1e-12 for s in itertools.product((-1, 1), repeat=n)]
-        )
-        assert stats.sign_flip_p(d, np.random.default_rng(0)) == pytest.approx(brute)
-        assert stats.sign_flip_p(d, np.random.default_rng(0)) >= 2 / 2**n
-
-
-def test_sign_flip_p_monte_carlo_is_close_to_exact_above_twelve_pairs():
-    d = np.random.default_rng(4).normal(0.4, 1, 14)
-    exact = np.mean(
-        [abs(np.mean(np.array(s) * d)) >= abs(d.mean()) - 1e-12 for s in itertools.product((-1, 1), repeat=14)]
-    )
-    assert stats.sign_flip_p(d, np.random.default_rng(1)) == pytest.approx(exact, abs=0.02)
+    for n in (3, 5, 12, 40):
+        a, b = rng.normal(0.3, 1, n), rng.normal(0, 1, n)
+        assert stats.paired_t_p(a - b) == pytest.approx(ttest_rel(a, b).pvalue)
+    assert stats.paired_t_p(np.zeros(5)) == 1.0 and stats.paired_t_p(np.full(5, 0.2)) == 0.0
 
 
 def test_benjamini_hochberg_matches_scipy():
@@ -47,22 +36,15 @@ def test_expanded_tail_widens_small_samples_and_tends_to_the_percentile():
     assert stats.expanded_tail(10_000) == pytest.approx(0.025, abs=1e-3)
 
 
-def test_pairs_needed_is_the_normal_approximation():
-    z = norm.ppf(0.975) + norm.ppf(0.8)
-    assert stats.pairs_needed(0.5, 2.0) == math.ceil((z * 2.0 / 0.5) ** 2)
-    assert stats.pairs_needed(10.0, 0.1) == 6  # a sign-flip test needs 6 pairs for p < 0.05
+def test_pairs_needed_is_the_smallest_n_with_the_power():
+    def enough(n, d, sd, alpha):
+        return n >= ((t_dist.ppf(1 - alpha / 2, n - 1) + t_dist.ppf(0.8, n - 1)) * sd / d) ** 2
+
+    for d, sd, alpha in ((0.5, 2.0, 0.05), (0.1, 0.3, 0.001), (1.0, 0.5, 0.05)):
+        n = stats.pairs_needed(d, sd, alpha)
+        assert enough(n, d, sd, alpha) and (n == stats.MIN_PAIRS or not enough(n - 1, d, sd, alpha))
+    assert stats.pairs_needed(0.5, 2.0, 0.001) > stats.pairs_needed(0.5, 2.0, 0.05)  # a stricter level needs more
     assert stats.pairs_needed(0.0, 1.0) is None
-
-
-def test_centroid_comparison_equals_direct_computation():
-    rng = np.random.default_rng(6)
-    a, b, t = rng.normal(size=(5, 7)), rng.normal(size=(5, 7)) + 0.3, rng.normal(size=7)
-    observed, boot, _ = stats.centroid_distance_comparison([(a, b)], t, np.random.default_rng(9))
-    assert observed == pytest.approx(np.sum((a.mean(0) - t) ** 2) - np.sum((b.mean(0) - t) ** 2))
-    # the same draws, computed directly on the vectors
-    idx = np.random.default_rng(9).integers(0, 5, size=(stats.N_RESAMPLES, 5))
-    direct = [np.sum((a[i].mean(0) - t) ** 2) - np.sum((b[i].mean(0) - t) ** 2) for i in idx[:50]]
-    assert np.allclose(boot[:50], direct)
 
 
 # -- a synthetic paired table ----------------------------------------------------------
@@ -72,11 +54,12 @@ class _Meta:
         self.prompt, self.prompt_type, self.group, self.seed = prompt, "unspecified", None, seed
 
 
-def paired(values_a, values_b, prompts=2, metric="image_similarity"):
-    """Two checkpoints (A, B) of one baseline condition with the given per-image values."""
+def paired(values_a, values_b, prompts=2, metric="image_similarity", names=("A", "B")):
+    """Two checkpoints (A, B) of one baseline condition with the given per-image values;
+    other ``names`` give the bootstrap another random stream (it is seeded by them)."""
     metas, values = [], {}
     per_prompt = len(values_a) // prompts
-    for ck, vals in (("A", values_a), ("B", values_b)):
+    for ck, vals in zip(names, (values_a, values_b)):
         for i, v in enumerate(vals):
             m = _Meta(ck, None, 0.0, f"p{i // per_prompt}", i)
             values[len(metas)] = {metric: float(v)}
@@ -106,9 +89,9 @@ def test_interval_covers_the_truth_at_about_the_stated_rate(n, prompts):
     removes: the 95 % interval covers 0.3 in about 95 % of them (binomial SE ≈ 1.1 %)."""
     rng = np.random.default_rng(11)
     covered = 0
-    for _ in range(400):
+    for rep in range(400):
         b = rng.normal(0, 1, n) + np.repeat(rng.normal(0, 2, prompts), n // prompts)
-        entry = one(b + 0.3 + rng.normal(0, 0.3, n), b, prompts=prompts)
+        entry = one(b + 0.3 + rng.normal(0, 0.3, n), b, prompts=prompts, names=(f"A{rep}", f"B{rep}"))
         covered += entry["ci"][0] <= 0.3 <= entry["ci"][1]
     assert 0.91 <= covered / 400 <= 0.985
 
@@ -116,9 +99,9 @@ def test_interval_covers_the_truth_at_about_the_stated_rate(n, prompts):
 def test_no_effect_interval_covers_zero_and_is_rarely_called_clear():
     rng = np.random.default_rng(12)
     covers, clear = 0, 0
-    for _ in range(300):
+    for rep in range(300):
         b = rng.normal(0, 1, 12)
-        entry = one(b + rng.normal(0, 0.5, 12), b)
+        entry = one(b + rng.normal(0, 0.5, 12), b, names=(f"A{rep}", f"B{rep}"))
         covers += entry["ci"][0] <= 0 <= entry["ci"][1]
         clear += entry["clear"]
     assert covers / 300 >= 0.90
@@ -135,7 +118,8 @@ def test_identical_images_give_exactly_zero():
 def test_fewer_than_three_pairs_is_too_few_seeds():
     entry = one([0.9, 0.8], [0.1, 0.2], prompts=1)
     assert entry["status"] == STATUS_FEW and entry["ci"] is None and entry["p"] is None
-    assert entry["seeds_to_add"] == 4  # to the 6 pairs a sign-flip test needs
+    needed = stats.pairs_needed(0.7, float(np.std([0.8, 0.6], ddof=1)), alpha=0.05)
+    assert entry["pairs_needed"] == needed and entry["seeds_to_add"] == needed - 2
 
 
 def test_unclear_difference_suggests_seeds():
@@ -145,7 +129,7 @@ def test_unclear_difference_suggests_seeds():
     entry = one(a, b)
     assert entry["status"] == "no clear difference"
     diffs = a - b
-    expected = stats.pairs_needed(float(diffs.mean()), float(diffs.std(ddof=1)))
+    expected = stats.pairs_needed(float(diffs.mean()), float(diffs.std(ddof=1)), alpha=0.05)  # one test in its table
     assert entry["pairs_needed"] == expected
     assert entry["seeds_to_add"] == max(1, math.ceil(expected / 2) - 3)
 
@@ -240,8 +224,10 @@ def test_select_errors_name_the_problem():
 
 
 def test_centroid_distance_and_vendi_from_dinov2_vectors():
-    """A's images sit nearer the reference centroid than B's: a clear, lower (better)
-    centroid distance; Vendi gets a point difference without an interval."""
+    """The centroid distance is compared by the metric's own definition (normalised DINOv2
+    vectors, per prompt): a point difference, no interval; Vendi likewise."""
+    from lycoris_eval.metrics.fidelity import fidelity
+
     rng = np.random.default_rng(21)
     target = rng.normal(0, 1, (6, 16)) + 3.0
     metas, dino = [], {}
@@ -253,20 +239,90 @@ def test_centroid_distance_and_vendi_from_dinov2_vectors():
     data = PairedData.build(metas, {id(m): i for i, m in enumerate(metas)}, {}, dino)
     section = compare_all(data, ["centroid_distance", "vendi"], [], target, 1.0)
     centroid, vendi = section["entries"]
-    assert centroid["metric"] == "centroid_distance" and centroid["status"] == STATUS_A and centroid["n"] == 12
-    a = [dino[i] for i in range(12)]
-    b = [dino[i] for i in range(12, 24)]
-    t = target.mean(0)
-    truth = np.mean(
-        [np.sum((np.mean(a[k : k + 6], 0) - t) ** 2) - np.sum((np.mean(b[k : k + 6], 0) - t) ** 2) for k in (0, 6)]
-    )
-    assert centroid["diff"] == pytest.approx(truth) and centroid["ci"][0] < truth < centroid["ci"][1] < 0
+    a, b = np.stack([dino[i] for i in range(12)]), np.stack([dino[i] for i in range(12, 24)])
+    truth = np.mean([fidelity(a[k : k + 6], target)[1] - fidelity(b[k : k + 6], target)[1] for k in (0, 6)])
+    assert centroid["metric"] == "centroid_distance" and centroid["n"] == 12 and centroid["prompts"] == 2
+    assert centroid["diff"] == pytest.approx(truth) and centroid["ci"] is None and centroid["status"] == "no interval"
     assert vendi["interval"] == "none" and vendi["ci"] is None and vendi["status"] == "no interval"
-    same = compare_all(
-        PairedData.build(metas[:12] * 1, {id(m): i for i, m in enumerate(metas[:12])}, {}, dino),
-        ["vendi"],
-        [],
-        None,
-        1.0,
-    )
-    assert same["entries"] == []  # one condition: nothing to compare
+    one_condition = PairedData.build(metas[:12], {id(m): i for i, m in enumerate(metas[:12])}, {}, dino)
+    assert compare_all(one_condition, ["vendi"], [], None, 1.0)["entries"] == []  # nothing to compare
+
+
+def test_centroid_distance_reads_normalised_vectors_like_the_metric():
+    """B's vectors are A's times 3: the metric (normalised) sees no difference, and so must
+    the comparison (it once used raw vectors and called B clearly better)."""
+    rng = np.random.default_rng(22)
+    metas, dino = [], {}
+    base = [rng.normal(0, 1, 8) for _ in range(5)]
+    for ck, scale in (("A", 1.0), ("B", 3.0)):
+        for s in range(5):
+            dino[len(metas)] = base[s] * scale
+            metas.append(_Meta(ck, None, 0.0, "p", s))
+    data = PairedData.build(metas, {id(m): i for i, m in enumerate(metas)}, {}, dino)
+    (entry,) = compare_all(data, ["centroid_distance"], [], rng.normal(0, 1, (4, 8)), 1.0)["entries"]
+    assert entry["diff"] == pytest.approx(0.0, abs=1e-12) and not entry["clear"]
+
+
+def test_huge_effects_pass_a_large_table():
+    """4 checkpoints × (baseline + 3 adapters × 3 weights) × 4 metrics at 2 prompts × 4 seeds:
+    one checkpoint 20σ off on one metric must come out clear in a 240-test table."""
+    rng = np.random.default_rng(23)
+    metas, values = [], {}
+    metrics = ["image_similarity", "text_alignment", "style_loss_ref", "clip_score"]
+    for c in range(4):
+        for adapter, weight in [(None, 0.0)] + [(f"ad{a}", w) for a in range(3) for w in (0.5, 0.75, 1.0)]:
+            for p in range(2):
+                for s in range(4):
+                    values[len(metas)] = {m: float(rng.normal()) for m in metrics}
+                    if c == 0:
+                        values[len(metas)]["image_similarity"] += 20.0
+                    metas.append(_Meta(f"ck{c}", adapter, weight, f"p{p}", s))
+    data = PairedData.build(metas, {id(m): i for i, m in enumerate(metas)}, values, {})
+    section = compare_all(data, metrics, [], None, 1.0)
+    assert section["tables"]["checkpoint"]["tests"] == 6 * 10 * 4
+    shifted = [
+        e
+        for e in section["entries"]
+        if e["kind"] == "checkpoint"
+        and e["metric"] == "image_similarity"
+        and "ck0" in (e["a"]["checkpoint"], e["b"]["checkpoint"])
+    ]
+    assert len(shifted) == 30 and all(e["clear"] for e in shifted)
+    false = [e for e in section["entries"] if e["clear"] and e not in shifted]
+    assert len(false) <= 0.05 * section["tables"]["checkpoint"]["tests"]
+
+
+def test_mixed_weight_adapters_weights_and_ambiguous_names():
+    """An adapter mix without one weight (weight None) labels without crashing; a name that
+    is both a checkpoint and an adapter asks for a prefix; weights pick by their text."""
+    from lycoris_eval.compare_report import clearly_better_markdown, text_comparison
+
+    rng = np.random.default_rng(24)
+    metas, values = [], {}
+    for ck in ("x", "y"):
+        for adapter, weight in (("x", 1 / 3), ("mix:1 + other:0.5", None)):
+            for s in range(6):
+                values[len(metas)] = {"image_similarity": float(rng.normal()) + (3.0 if ck == "x" else 0.0)}
+                metas.append(_Meta(ck, adapter, weight, "p", s))
+    data = PairedData.build(metas, {id(m): i for i, m in enumerate(metas)}, values, {})
+    doc = {"schema_version": 2, "comparisons": compare_all(data, ["image_similarity"], [], None, 1.0), "metrics": {}}
+    with pytest.raises(InputError, match=r"^a: 'x' is both checkpoint and adapter; write e.g. checkpoint:x"):
+        select(doc, "x", "y")
+    both = select(doc, "checkpoint:x", "checkpoint:y")
+    assert len(both["entries"]) == 2 and all(e["clear"] for e in both["entries"])
+    text = text_comparison(both, doc)
+    assert "mix:1 + other:0.5 " in text and "x @0.3333" in text
+    assert any("beats" in line for line in clearly_better_markdown(doc))
+    assert "weight:0.333333" in choices(doc)
+    with pytest.raises(InputError, match="a and b are the same weight"):
+        select(doc, "weight:0.333333", "0.333333")
+
+
+def test_duplicates_are_counted():
+    metas, values = [], {}
+    for ck in ("A", "B"):
+        for s in (1, 1, 2, 3):  # seed 1 twice under each checkpoint
+            values[len(metas)] = {"image_similarity": float(s)}
+            metas.append(_Meta(ck, None, 0.0, "p", s))
+    data = PairedData.build(metas, {id(m): i for i, m in enumerate(metas)}, values, {})
+    assert data.duplicates == 2 and compare_all(data, ["image_similarity"], [], None, 1.0)["duplicates_ignored"] == 2

@@ -81,7 +81,7 @@ def test_not_enough_evidence():
     assert v["verdict"] == "not enough evidence" and v["reason"] == "no clear effect toward the reference here"
     no_reference = {"entries": [entry("checkpoint", (HERE, X, 1.0), (HOME, X, 1.0), "text_alignment")]}
     v = verdict_of(no_reference)
-    assert v["verdict"] == "not enough evidence" and v["reason"].startswith("no reference set")
+    assert v["verdict"] == "not enough evidence" and v["reason"].startswith("no fidelity comparison")
 
 
 def test_best_verdict_over_weights_with_its_range():
@@ -115,3 +115,22 @@ def test_home_from_metadata_or_marked():
     assert homes == {"a": "anime", "b": None} and source == {"a": "marked", "b": "marked"}
     assert notes == ["adapter b: marked as trained on 'nope', which is not in this run"]
     assert is_checkpoint("SD15.ckpt", "sd15.safetensors") and not is_checkpoint("sd15", "sd15-inpaint")
+
+
+def test_an_effect_without_interval_is_not_evidence_of_transfer():
+    """The adapter's effect here must be clear; an effect entry with too few seeds is not."""
+    comparisons = table({"image_similarity": None})
+    for e in comparisons["entries"]:
+        if e["kind"] == "baseline" and e["a"]["checkpoint"] == HERE:
+            e.update(ci=None, clear=False, better=None)
+    assert verdict_of(comparisons)["verdict"] == "not enough evidence"
+
+
+def test_preservation_counts_psnr_and_ssim():
+    v = verdict_of(table({"image_similarity": None, "ssim_base": "home"}))
+    assert v["verdict"] == "weaker" and v["reason"] == "clearly worse than at home: ssim_base"
+
+
+def test_home_in_a_subfolder_with_its_hash():
+    assert is_checkpoint("sd_xl_base_1.0.safetensors", "SDXL/sd_xl_base_1.0.safetensors [31e35c80fc]")
+    assert not is_checkpoint("sd_xl_base_1.0.safetensors", "SDXL/sd_xl_refiner_1.0.safetensors [7440042bbd]")

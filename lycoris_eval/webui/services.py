@@ -121,8 +121,8 @@ def tab_extend_run(run_id: str, count: int, progress: Any) -> RunResult:
     store = RunStore(outputs_root(), run_id)
     spec = GridSpec.from_dict(store.read_manifest()["spec"]).with_more_seeds(count)
     spec.run_id, spec.score = run_id, False  # the tab scores it again itself, with the same settings
-    with queue_lock():
-        return api_run_grid(spec, True, _TabJob(progress))
+    with queue_lock():  # not confirmed: a grid over the size limit is refused, naming the limit
+        return api_run_grid(spec, False, _TabJob(progress))
 
 
 def encoders_status() -> list[dict[str, Any]]:
