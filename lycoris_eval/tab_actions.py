@@ -280,6 +280,8 @@ def rescore_run(services: UiServices, run_dir: Path, previous: dict[str, Any]) -
         trigger=run.get("trigger") or None,
         trained_on=marked,
     )
+    if run.get("vendi_q") is not None:
+        config.vendi_q = float(run["vendi_q"])  # encoders, device and precision: the current settings
     store = RunStore(run_dir.parent, run_dir.name)
     with services.lock():
         document = evaluate(store.images_dir, config)
