@@ -100,19 +100,7 @@ class RunStore:
 
     # -- cells ---------------------------------------------------------------------------
     def records(self) -> Iterator[CellRecord]:
-        path = self.dir / CELLS
-        if not path.exists():
-            return
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    break  # torn last line: the write was interrupted
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(data, dict) and "key" in data:
-                    yield CellRecord(data["key"], data.get("status", "done"), data)
+        yield from read_records(self.dir / CELLS)
 
     def finished(self) -> dict[str, dict[str, Any]]:
         """Keys of images done (their image file present), last record wins."""
@@ -135,18 +123,38 @@ class RunStore:
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one line and make it durable before returning."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
-        path = self.dir / CELLS
-        _repair_torn_tail(path)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_record(self.dir / CELLS, record)
 
     def image_name(self, key: str) -> str:
         safe = re.sub(r"[^A-Za-z0-9._@-]+", "_", key.replace("|", "__"))
         return f"{safe[:180]}.png"
+
+
+def read_records(path: Path) -> Iterator[CellRecord]:
+    """The lines of a ``cells.jsonl`` (or of a sweep worker's shard of it), torn tail ignored."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break  # torn last line: the write was interrupted
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and "key" in data:
+                yield CellRecord(data["key"], data.get("status", "done"), data)
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``path`` and make it durable before returning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+    _repair_torn_tail(path)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _repair_torn_tail(path: Path) -> None:
