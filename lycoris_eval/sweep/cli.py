@@ -127,19 +127,10 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
 
 def _score(run_dir: Path, config: Any, args: argparse.Namespace) -> int:
-    import ray
-
     from ..report import text_table, write_reports
     from .scoring import score_run
 
-    own = not ray.is_initialized()
-    if own:
-        ray.init(address=args.ray_address, num_cpus=args.num_cpus, log_to_driver=False)
-    try:
-        document = score_run(run_dir, config, args.score_actors)
-    finally:
-        if own:
-            ray.shutdown()
+    document = score_run(run_dir, config, args.score_actors, args.ray_address, args.num_cpus)
     paths = write_reports(document, run_dir)
     if not args.quiet:
         print(text_table(document))

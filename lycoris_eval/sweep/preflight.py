@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..base_values import check_base_values, check_prompt_lengths
-from ..errors import InputError, SpecError
+from ..errors import InputError, SpecError, WebUIUnreachable
 from ..grid_runner import AdapterRef, CheckpointRef, check_adapter_free, resolve_adapters, resolve_checkpoints
 from ..grid_spec import GridSpec
-from .webui_client import WebUIClient, WebUIFacts, WebUIUnreachable
+from .webui_client import WebUIClient, WebUIFacts
 
 
 @dataclass

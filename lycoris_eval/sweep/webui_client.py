@@ -25,16 +25,12 @@ import httpx
 
 from ..adapter_types import detect
 from ..base_values import HostVocabulary
-from ..errors import AdapterLoadError, CheckpointMismatchError, HostImageError, InputError, LycorisEvalError
+from ..errors import AdapterLoadError, CheckpointMismatchError, HostImageError, InputError, WebUIUnreachable
 from ..grid_runner import AdapterRef, CheckpointRef
 from ..grid_spec import GridJob
 from ..infotext import parse_infotext
 
 EXT_PREFIX = "/lycoris-eval/v1"
-
-
-class WebUIUnreachable(LycorisEvalError):
-    """The WebUI does not answer (down, killed, wrong URL)."""
 
 
 def split_url(url: str, auth: str | None = None) -> tuple[str, tuple[str, str] | None]:

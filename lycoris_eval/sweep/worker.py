@@ -15,14 +15,14 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import AdapterLoadError, CheckpointMismatchError, HostImageError
+from ..errors import AdapterLoadError, CheckpointMismatchError, HostImageError, WebUIUnreachable
 from ..grid_runner import CELL_KEY, RUN_KEY, CheckpointRef, png_bytes
 from ..grid_spec import GridJob
 from ..infotext import PROMPT_TYPE_KEY
 from ..report import write_atomic_bytes
 from ..run_store import RunStore, append_record
 from .store import shard_path
-from .webui_client import WebUIClient, WebUIFacts, WebUIUnreachable, add_fields
+from .webui_client import WebUIClient, WebUIFacts, add_fields
 
 
 class SweepWorker:
