@@ -112,7 +112,7 @@ def _make_actors(prepared: Prepared, options: SweepOptions, store: RunStore) -> 
     base = dict(prepared.spec.base)
     return {
         url: remote.options(scheduling_strategy=here, name=None).remote(
-            url, options.auth, facts, base, str(store.root), store.run_id, options.timeout
+            prepared.given.get(url, url), options.auth, facts, base, str(store.root), store.run_id, options.timeout
         )
         for url, facts in prepared.facts.items()
     }

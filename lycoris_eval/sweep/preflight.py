@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Prepared:
     facts: dict[str, WebUIFacts]  # by URL (without credentials)
     checkpoints: list[CheckpointRef]
     adapters: list[AdapterRef]
+    given: dict[str, str] = field(default_factory=dict)  # URL -> as given (credentials included)
 
 
 def read_spec(path: Path) -> tuple[GridSpec, dict[str, Any]]:
@@ -67,6 +68,7 @@ def check_webuis(spec: GridSpec, urls: Sequence[str], auth: str | None, timeout:
     check_adapter_free(spec)
     check_prompt_lengths([str(spec.base.get("prompt_prefix", "") or "")] + [p.text for p in spec.prompts])
     facts: dict[str, WebUIFacts] = {}
+    given: dict[str, str] = {}
     names = list(spec.checkpoints)  # empty: the first WebUI's loaded checkpoint, on every WebUI
     resolved: dict[str, tuple[list[CheckpointRef], list[AdapterRef]]] = {}
     for url in urls:
@@ -81,6 +83,7 @@ def check_webuis(spec: GridSpec, urls: Sequence[str], auth: str | None, timeout:
         finally:
             client.close()
         facts[client.url] = found
+        given[client.url] = url
         try:
             check_base_values(spec.base, found.vocabulary)
             pool = _Pool(found)
@@ -90,7 +93,7 @@ def check_webuis(spec: GridSpec, urls: Sequence[str], auth: str | None, timeout:
             raise SpecError(exc.field, f"{exc} (WebUI {client.url})") from None
     first = next(iter(resolved.values()))
     _same_files(first[0], resolved)
-    return Prepared(spec, "", facts, first[0], first[1])
+    return Prepared(spec, "", facts, first[0], first[1], given)
 
 
 def _same_files(
