@@ -67,6 +67,9 @@ def check_sweep_args(args: argparse.Namespace) -> None:
         raise InputError(f"--max-attempts {args.max_attempts}: give 1 or more")
     if not args.spec.is_file():
         raise InputError(f"spec {args.spec}: no such file")
+
+
+def check_ray() -> None:
     if importlib.util.find_spec("ray") is None:
         raise InputError(SWEEP_HINT)
 
@@ -79,6 +82,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     check_sweep_args(args)
     check_out_dir(args.out)
     spec, raw = read_spec(args.spec)
+    check_ray()
     auth = args.webui_auth or os.environ.get("LYCORIS_EVAL_WEBUI_AUTH") or None
     score = spec.score if args.score is None else args.score
     config = None

@@ -65,6 +65,8 @@ def merge(store: RunStore, order: list[str]) -> dict[str, int]:
     write_atomic(store.dir / CELLS, text)
     counts: dict[str, int] = {}
     for key in keys:
-        status = "done" if _is_done(store, lines[key]) else lines[key].get("status", "missing")
+        status = lines[key].get("status", "done")
+        if status == "done" and not _is_done(store, lines[key]):
+            status = "missing"  # its image is gone: made again by the next run
         counts[status] = counts.get(status, 0) + 1
     return counts
