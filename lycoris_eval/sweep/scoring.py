@@ -7,8 +7,9 @@ The pool's vectors go into the feature cache under the same keys
 ``evaluate`` then runs unchanged on the run folder and finds every image feature there.
 So ``scores.json`` is the single-machine document, computed by the same code; only the
 encoder forward passes moved, and they see the same batches: a pool row is one of the
-chunks ``evaluate`` would encode together (CPU kernels round differently for other batch
-compositions, about 1e-8 relative). What still runs on the driver: decoding baseline/adapter
+chunks ``evaluate`` would encode together, and CPU actors use the driver's torch thread
+count (CPU kernels round differently, about 1e-8 relative, for another batch composition
+or thread count; the same bits need the same kind of processor). What still runs on the driver: decoding baseline/adapter
 pairs for PSNR/SSIM, encoding the prompts (CLIP text), and the set statistics.
 
 The driver reads the image bytes (the run folder is on its disk) and ships them with the
@@ -39,9 +40,14 @@ from ..scan import run_store_records
 class EncodeActor:
     """Holds the encoders (loaded once per actor); encodes one chunk per row, as ``evaluate`` would."""
 
-    def __init__(self, config: EvalConfig, metrics: list[str]) -> None:
+    def __init__(self, config: EvalConfig, metrics: list[str], threads: int | None = None) -> None:
         from ..cache import NullCache
         from ..features import FeatureExtractor
+
+        if threads:  # CPU kernels also round differently for another thread count
+            import torch
+
+            torch.set_num_threads(threads)
 
         encoders = Evaluation(Path("."), config)._make_encoders(metrics)
         self.extractor = FeatureExtractor(encoders, NullCache())
@@ -115,7 +121,7 @@ def encode_features(images_dir: Path, config: EvalConfig, actors: int | None = N
         gpus = int(ray.cluster_resources().get("GPU", 0))
         dataset = ray.data.from_items(rows).map_batches(
             EncodeActor,
-            fn_constructor_kwargs={"config": config, "metrics": metrics},
+            fn_constructor_kwargs={"config": config, "metrics": metrics, "threads": None if gpus else _threads()},
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=actors or max(1, gpus)),
             num_gpus=1 if gpus else 0,
@@ -129,6 +135,13 @@ def encode_features(images_dir: Path, config: EvalConfig, actors: int | None = N
         return len(rows)
     finally:
         cache.close()
+
+
+def _threads() -> int:
+    """The driver's torch thread count: CPU actors use the same, so their features are the driver's bits."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def score_run(
