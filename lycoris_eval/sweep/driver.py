@@ -28,6 +28,9 @@ from .preflight import Prepared, host_info
 from .store import done_keys, merge, shard_path
 from .worker import SweepWorker
 
+# chunks queued at each actor: the next starts as soon as one ends, without waiting for the driver
+PIPELINE = 2
+
 
 @dataclass
 class SweepOptions:
@@ -92,10 +95,13 @@ def run_sweep(prepared: Prepared, options: SweepOptions) -> SweepResult:
     chunks = make_chunks(spec, names, done, options.chunk_size)
     if chunks:
         own_ray = not ray.is_initialized()
+        t0 = time.monotonic()
         if own_ray:
             ray.init(address=options.ray_address, num_cpus=options.num_cpus, log_to_driver=False)
+        init_s = time.monotonic() - t0
         try:
             _dispatch(prepared, options, store, chunks, result)
+            result.ray_s += init_s
         finally:
             if own_ray:
                 ray.shutdown()
@@ -136,14 +142,12 @@ def _dispatch(
     loop_start = time.monotonic()
     try:
         while True:
-            busy = {url for url, _ in in_flight.values()}
-            for url in sorted(alive - busy):
-                chunk = queue.take(loaded[url], [c.checkpoint for _, c in in_flight.values()])
-                if chunk is None:
-                    break
-                ref = actors[url].run_chunk.remote(chunk.id, chunk.checkpoint, chunk.jobs)
-                in_flight[ref] = (url, chunk)
-                loaded[url] = chunk.checkpoint
+            for url in sorted(alive):
+                while len(queue) and sum(1 for u, _ in in_flight.values() if u == url) < PIPELINE:
+                    chunk = queue.take(loaded[url], [c.checkpoint for u, c in in_flight.values() if u != url])
+                    ref = actors[url].run_chunk.remote(chunk.id, chunk.checkpoint, chunk.jobs)
+                    in_flight[ref] = (url, chunk)
+                    loaded[url] = chunk.checkpoint
             if not in_flight:
                 break
             ready, _ = ray.wait(list(in_flight), num_returns=1)
@@ -155,12 +159,14 @@ def _dispatch(
                 report = _lost_chunk(store, chunk, f"worker for {url} failed: {type(exc).__name__}: {exc}")
             _account(stats, report, result, bar)
             if report["unreachable"]:
+                was_alive = url in alive
                 alive.discard(url)
                 stats.state, stats.error = "gone", report["unreachable"]
                 if not queue.give_back(chunk, report["remaining"], report["unreachable"]):
                     _give_up(store, chunk, result)
                 result.retries += 1
-                bar.write(f"lycoris-eval: {stats.error}; its unfinished cells go to the other WebUIs")
+                if was_alive:
+                    bar.write(f"lycoris-eval: {stats.error}; its unfinished cells go to the other WebUIs")
     finally:
         bar.close()
         result.loop_s = time.monotonic() - loop_start

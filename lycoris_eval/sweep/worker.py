@@ -21,6 +21,7 @@ from ..grid_spec import GridJob
 from ..infotext import PROMPT_TYPE_KEY
 from ..report import write_atomic_bytes
 from ..run_store import RunStore, append_record
+from ..run_writer import RunWriter
 from .store import shard_path
 from .webui_client import WebUIClient, WebUIFacts, add_fields
 
@@ -48,41 +49,38 @@ class SweepWorker:
     def run_chunk(self, chunk_id: int, checkpoint: str, jobs: list[GridJob]) -> dict[str, Any]:
         """Make ``jobs``; stop early only when the WebUI is unreachable (``remaining`` says what is left)."""
         started = time.monotonic()
-        http_s = 0.0
-        done: list[str] = []
-        failed: dict[str, str] = {}
-        unreachable: str | None = None
-        remaining: list[GridJob] = []
-        ref = self.by_name[checkpoint]
+        report: dict[str, Any] = {"chunk": chunk_id, "worker": self.client.url, "done": [], "failed": {}}
+        report.update(remaining=[], unreachable=None, http_s=0.0)
+        # PNG re-encoding and the durable writes of one image overlap the next image's request
+        # (about 30 ms at 512x512 that the WebUI would otherwise wait); all written before returning
+        self.writer = RunWriter(_Shard(self.shard), write_atomic_bytes, _with_fields)  # type: ignore[arg-type]
+        try:
+            self._make(jobs, self.by_name[checkpoint], report)
+        finally:
+            error = self.writer.close()
+        if error is not None:  # a full disk, a lost mount: this worker stops, its cells are redone
+            raise error
+        report.update(loads=self.loads, chunk_s=time.monotonic() - started)
+        return report
+
+    def _make(self, jobs: list[GridJob], ref: CheckpointRef, report: dict[str, Any]) -> None:
         for index, job in enumerate(jobs):
             try:
                 t0 = time.monotonic()
                 outcome = self._generate(job, ref)
-                http_s += time.monotonic() - t0
+                report["http_s"] += time.monotonic() - t0
             except WebUIUnreachable as exc:
-                unreachable = str(exc)
-                remaining = jobs[index:]
-                break
-            if self.loaded != checkpoint:
+                report["unreachable"], report["remaining"] = str(exc), jobs[index:]
+                return
+            if self.loaded != ref.name:
                 self.loads += 1
-                self.loaded = checkpoint
+                self.loaded = ref.name
             if isinstance(outcome, Exception):
-                failed[job.key] = str(outcome)
-                append_record(self.shard, self._record(job, ref, "failed", error=str(outcome)))
+                report["failed"][job.key] = str(outcome)
+                self.writer.append(self._record(job, ref, "failed", error=str(outcome)))
                 continue
             self._save(job, ref, *outcome)
-            done.append(job.key)
-        return {
-            "chunk": chunk_id,
-            "worker": self.client.url,
-            "done": done,
-            "failed": failed,
-            "remaining": remaining,
-            "unreachable": unreachable,
-            "loads": self.loads,
-            "http_s": http_s,
-            "chunk_s": time.monotonic() - started,
-        }
+            report["done"].append(job.key)
 
     def _generate(self, job: GridJob, ref: CheckpointRef) -> tuple[bytes, str] | Exception:
         """The image, or the error to record on its cell (a host failure is retried once)."""
@@ -101,12 +99,9 @@ class SweepWorker:
         if job.prompt.type != "unspecified":
             extra[PROMPT_TYPE_KEY] = job.prompt.type
         text = add_fields(infotext, extra)
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            encoded = png_bytes(image, text)
         name = self.store.image_name(job.key)
-        write_atomic_bytes(self.store.images_dir / name, encoded)
-        append_record(self.shard, self._record(job, ref, "done", image=name, infotext=text))
+        record = self._record(job, ref, "done", image=name, infotext=text)
+        self.writer.save(self.store.images_dir / name, data, text, record)  # type: ignore[arg-type]
 
     def _record(self, job: GridJob, ref: CheckpointRef, status: str, **extra: Any) -> dict[str, Any]:
         """The line the grid runner writes for the same cell (plus the worker's URL)."""
@@ -128,6 +123,23 @@ class SweepWorker:
 
     def close(self) -> None:
         self.client.close()
+
+
+class _Shard:
+    """What :class:`RunWriter` needs of a store: appending a line (here, to the worker's shard)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: dict[str, Any]) -> None:
+        append_record(self.path, record)
+
+
+def _with_fields(data: bytes, infotext: str) -> bytes:
+    """The WebUI's PNG with the infotext that carries the cell keys (pixels unchanged)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return png_bytes(image, infotext)
 
 
 def _name_of(title: str, checkpoints: list[CheckpointRef]) -> str | None:
