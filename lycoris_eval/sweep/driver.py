@@ -162,7 +162,7 @@ def _dispatch(
                 was_alive = url in alive
                 alive.discard(url)
                 stats.state, stats.error = "gone", report["unreachable"]
-                if not queue.give_back(chunk, report["remaining"], report["unreachable"]):
+                if not queue.give_back(chunk, report["remaining"], report["unreachable"], attempted=was_alive):
                     _give_up(store, chunk, result)
                 result.retries += 1
                 if was_alive:

@@ -86,14 +86,18 @@ class ChunkQueue:
         self.pending.remove(chosen)
         return chosen
 
-    def give_back(self, chunk: Chunk, remaining: list[GridJob], error: str) -> bool:
+    def give_back(self, chunk: Chunk, remaining: list[GridJob], error: str, attempted: bool = True) -> bool:
         """A worker came back without finishing ``remaining``: queue them again, at the front,
-        unless the chunk has used its attempts (then it is kept in :attr:`given_up`)."""
+        unless the chunk has used its attempts (then it is kept in :attr:`given_up`).
+        ``attempted=False``: it was only queued at a worker already known gone (not counted)."""
         if not remaining:
+            return True
+        chunk.jobs = remaining
+        if not attempted:
+            self.pending.insert(0, chunk)
             return True
         chunk.attempts += 1
         chunk.errors.append(error)
-        chunk.jobs = remaining
         if chunk.attempts >= self.max_attempts:
             self.given_up.append(chunk)
             return False

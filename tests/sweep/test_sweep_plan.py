@@ -39,6 +39,8 @@ def test_a_chunk_comes_back_at_most_max_attempts_times():
     assert queue.give_back(chunk, chunk.jobs[3:], "gone") and len(queue) == 1
     again = queue.take(None, [])
     assert again is chunk and len(again.jobs) == 3
+    assert queue.give_back(again, again.jobs, "queued at a dead worker", attempted=False)  # not an attempt
+    assert queue.take(None, []) is chunk and chunk.attempts == 1
     assert not queue.give_back(again, again.jobs, "gone again")
     assert queue.given_up == [chunk] and chunk.errors == ["gone", "gone again"] and len(queue) == 0
 
