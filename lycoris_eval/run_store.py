@@ -17,13 +17,14 @@ import datetime as _dt
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, SpecChangedError
-from .grid_spec import GridSpec
+from .grid_spec import GridJob, GridSpec
 from .report import write_atomic
 
 MANIFEST = "manifest.json"
@@ -128,6 +129,24 @@ class RunStore:
     def image_name(self, key: str) -> str:
         safe = re.sub(r"[^A-Za-z0-9._@-]+", "_", key.replace("|", "__"))
         return f"{safe[:180]}.png"
+
+
+def cell_line(job: GridJob, status: str, **extra: Any) -> dict[str, Any]:
+    """One image's line in ``cells.jsonl`` (what it is, its status, then ``extra``): the grid
+    runner's and the sweep's lines are the same, so ``evaluate`` reads either."""
+    line = {
+        "key": job.key,
+        "status": status,
+        "checkpoint": job.checkpoint,
+        "adapter": job.adapter,
+        "weight": job.weight,
+        "prompt": job.prompt.text,
+        "prompt_type": job.prompt.type,
+        "seed": job.seed,
+    }
+    line.update(extra)
+    line.setdefault("time", time.time())
+    return line
 
 
 def read_records(path: Path) -> Iterator[CellRecord]:

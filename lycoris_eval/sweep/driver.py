@@ -22,7 +22,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..report import write_atomic
-from ..run_store import RunStore, append_record
+from ..run_store import RunStore, append_record, cell_line
 from .plan import DEFAULT_CHUNK, Chunk, ChunkQueue, make_chunks
 from .preflight import Prepared, host_info
 from .store import done_keys, merge, shard_path
@@ -202,21 +202,7 @@ def _give_up(store: RunStore, chunk: Chunk, result: SweepResult) -> None:
     result.given_up.append({"chunk": chunk.id, "checkpoint": chunk.checkpoint, "cells": len(chunk.jobs), "why": reason})
     for job in chunk.jobs:
         result.failed[job.key] = reason
-        append_record(
-            shard_path(store, "driver"),
-            {
-                "key": job.key,
-                "status": "failed",
-                "error": reason,
-                "checkpoint": job.checkpoint,
-                "adapter": job.adapter,
-                "weight": job.weight,
-                "prompt": job.prompt.text,
-                "prompt_type": job.prompt.type,
-                "seed": job.seed,
-                "time": time.time(),
-            },
-        )
+        append_record(shard_path(store, "driver"), cell_line(job, "failed", error=reason))
 
 
 def _write_summary(store: RunStore, result: SweepResult) -> None:

@@ -20,7 +20,7 @@ from ..grid_runner import CELL_KEY, RUN_KEY, CheckpointRef, png_bytes
 from ..grid_spec import GridJob
 from ..infotext import PROMPT_TYPE_KEY
 from ..report import write_atomic_bytes
-from ..run_store import RunStore, append_record
+from ..run_store import RunStore, append_record, cell_line
 from ..run_writer import RunWriter
 from .store import shard_path
 from .webui_client import WebUIClient, WebUIFacts, add_fields
@@ -105,21 +105,7 @@ class SweepWorker:
 
     def _record(self, job: GridJob, ref: CheckpointRef, status: str, **extra: Any) -> dict[str, Any]:
         """The line the grid runner writes for the same cell (plus the worker's URL)."""
-        record = {
-            "key": job.key,
-            "status": status,
-            "checkpoint": job.checkpoint,
-            "checkpoint_hash": ref.hash,
-            "adapter": job.adapter,
-            "weight": job.weight,
-            "prompt": job.prompt.text,
-            "prompt_type": job.prompt.type,
-            "seed": job.seed,
-            "worker": self.client.url,
-            "time": time.time(),
-        }
-        record.update(extra)
-        return record
+        return cell_line(job, status, checkpoint_hash=ref.hash, worker=self.client.url, **extra)
 
     def close(self) -> None:
         self.client.close()
