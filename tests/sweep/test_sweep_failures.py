@@ -95,3 +95,16 @@ def test_a_chunk_that_keeps_coming_back_is_given_up_with_its_reasons(tmp_path, f
     failed = [line for line in lines if line["status"] == "failed"]
     assert len(failed) == 3 and all(line["error"].startswith("given up after 1 attempts") for line in failed)
     assert "given up: 3 cells" in proc.stdout
+
+
+def test_score_flag_scores_the_run_with_the_encoder_pool(tmp_path, fakes):
+    fake = fakes()
+    metrics = "style_loss_base,psnr_base,ssim_base,vendi,text_alignment"
+    small = ["--random-weights", "--clip-model", "ViT-S-32", "--dinov2-arch", "vits14", "--metrics", metrics]
+    proc = sweep(tmp_path, [fake], "--score", *small, "--cache-dir", str(tmp_path / "cache"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = tmp_path / "runs" / "fake"
+    document = json.loads((run / "scores.json").read_text())
+    assert document["run"]["n_images"] == TOTAL and (run / "scores.csv").is_file()
+    assert set(document["run"]["encoded"].values()) == {0}  # every image feature came from the pool
+    assert f"wrote {run / 'scores.json'}" in proc.stdout
