@@ -9,6 +9,7 @@ it directly. Imports no Ray.
 from __future__ import annotations
 
 import io
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,8 @@ class SweepWorker:
         self.writer.save(self.store.images_dir / name, data, text, record)  # type: ignore[arg-type]
 
     def _record(self, job: GridJob, ref: CheckpointRef, status: str, **extra: Any) -> dict[str, Any]:
-        """The line the grid runner writes for the same cell (plus the worker's URL)."""
-        return cell_line(job, status, checkpoint_hash=ref.hash, worker=self.client.url, **extra)
+        """The line the grid runner writes for the same cell (plus the worker's URL and process)."""
+        return cell_line(job, status, checkpoint_hash=ref.hash, worker=self.client.url, pid=os.getpid(), **extra)
 
     def close(self) -> None:
         self.client.close()

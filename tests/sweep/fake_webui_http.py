@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,7 +19,8 @@ ADAPTERS = ("style_x",)
 
 
 class FakeWebUI:
-    def __init__(self, fail_prompt: str | None = None, die_after: int | None = None) -> None:
+    def __init__(self, fail_prompt: str | None = None, die_after: int | None = None, delay: float = 0.0) -> None:
+        self.delay = delay  # seconds an image takes
         self.fail_prompt = fail_prompt  # txt2img answers HTTP 500 for prompts containing it
         self.die_after = die_after  # stop answering at all after this many images
         self.made = 0
@@ -60,6 +62,7 @@ class FakeWebUI:
             if self.fail_prompt and self.fail_prompt in body["prompt"]:
                 return 500, {"error": "NansException", "detail": "A tensor with all NaNs was produced"}
             self.made += 1
+        time.sleep(self.delay)
         self.loaded = body["override_settings"]["sd_model_checkpoint"].split(".")[0]
         image = Image.new("RGB", (64, 64), ((body["seed"] * 37) % 256, len(body["prompt"]) % 256, 90))
         buffer = io.BytesIO()

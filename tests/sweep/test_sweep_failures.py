@@ -5,8 +5,11 @@ failed cells in ``cells.jsonl`` with the reason, the summary, the exit code."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,31 @@ def test_score_flag_scores_the_run_with_the_encoder_pool(tmp_path, fakes):
     assert document["run"]["n_images"] == TOTAL and (run / "scores.csv").is_file()
     assert set(document["run"]["encoded"].values()) == {0}  # every image feature came from the pool
     assert f"wrote {run / 'scores.json'}" in proc.stdout
+
+
+def test_a_dead_worker_actor_loses_nothing(tmp_path, fakes):
+    """The actor process itself dies (not its WebUI): what it wrote is kept, the rest is made by the other."""
+    slow = {"seeds": list(range(1, 9)), "run_id": "fake"}
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**SPEC, **slow}))
+    first, second = fakes(delay=0.15), fakes(delay=0.15)
+    cmd = [sys.executable, "-m", "lycoris_eval", "sweep", str(spec), "--webui", first.url, "--webui", second.url]
+    cmd += ["--out", str(tmp_path / "runs"), "--num-cpus", "2", "--quiet", "--chunk-size", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sweep_env(), cwd=ROOT)
+    shard = tmp_path / "runs" / "fake" / "sweep" / f"cells-{first.url.removeprefix('http://').replace(':', '_')}.jsonl"
+    deadline = time.monotonic() + 120
+    while not (shard.is_file() and len(shard.read_text().splitlines()) >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(json.loads(shard.read_text().splitlines()[0])["pid"], signal.SIGKILL)  # the actor's own process
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out + err
+    run = tmp_path / "runs" / "fake"
+    total = len(GridSpec.from_dict({**SPEC, **slow}).plan())
+    lines = cells(run)
+    assert len(lines) == total == len({line["key"] for line in lines}) and {line["status"] for line in lines} == {
+        "done"
+    }
+    report = summary(run)
+    gone = report["workers"][first.url]
+    assert gone["state"] == "gone" and "worker for" in gone["error"] and report["left"] == 0
