@@ -131,7 +131,7 @@ def _dispatch(
 
     t0 = time.monotonic()
     actors = _make_actors(prepared, options, store)
-    loaded = {url: facts.current.split(" [", 1)[0].rsplit(".", 1)[0] for url, facts in prepared.facts.items()}
+    loaded = {url: ref.name if (ref := facts.loaded()) else None for url, facts in prepared.facts.items()}
     result.ray_s = time.monotonic() - t0
     queue = ChunkQueue(chunks, options.max_attempts)
     in_flight: dict[Any, tuple[str, Chunk]] = {}

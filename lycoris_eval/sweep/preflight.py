@@ -135,8 +135,7 @@ class _Pool:
         return self.facts.adapters
 
     def current_checkpoint(self) -> CheckpointRef:
-        bare = self.facts.current.split(" [", 1)[0]
-        for ref in self.facts.checkpoints:
-            if bare in (ref.title.split(" [", 1)[0], ref.name):
-                return ref
+        ref = self.facts.loaded()
+        if ref is not None:
+            return ref
         raise InputError(f"WebUI {self.facts.url}: its loaded checkpoint {self.facts.current!r} is not listed")

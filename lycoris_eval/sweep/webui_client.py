@@ -70,6 +70,14 @@ class WebUIFacts:
     extension: str | None = None  # our extension's version when installed
     vocabulary: HostVocabulary = field(default_factory=HostVocabulary)
 
+    def loaded(self) -> CheckpointRef | None:
+        """The checkpoint loaded now: ``current`` carries the short hash once the WebUI has hashed the file."""
+        bare = self.current.split(" [", 1)[0]
+        for ref in self.checkpoints:
+            if self.current in (ref.title, ref.name) or bare in (ref.title.split(" [", 1)[0], ref.name):
+                return ref
+        return None
+
 
 class WebUIClient:
     def __init__(self, url: str, auth: str | None = None, timeout: float = 600.0) -> None:

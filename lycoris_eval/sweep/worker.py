@@ -44,7 +44,7 @@ class SweepWorker:
         self.store = RunStore(Path(runs_root), run_id)
         self.shard = shard_path(self.store, self.client.url)
         self.by_name = {c.name: c for c in facts.checkpoints}
-        self.loaded = _name_of(facts.current, facts.checkpoints)
+        self.loaded = ref.name if (ref := facts.loaded()) else None
         self.loads = 0  # checkpoint switches this worker asked of its WebUI
 
     def run_chunk(self, chunk_id: int, checkpoint: str, jobs: list[GridJob]) -> dict[str, Any]:
@@ -127,12 +127,3 @@ def _with_fields(data: bytes, infotext: str) -> bytes:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         return png_bytes(image, infotext)
-
-
-def _name_of(title: str, checkpoints: list[CheckpointRef]) -> str | None:
-    """The checkpoint name of a title as ``/sdapi/v1/options`` gives it (hash suffix or not)."""
-    bare = title.split(" [", 1)[0]
-    for ref in checkpoints:
-        if title in (ref.title, ref.name) or bare in (ref.title.split(" [", 1)[0], ref.name):
-            return ref.name
-    return None

@@ -80,3 +80,13 @@ def test_urls_keep_credentials_out_of_names():
     assert add_fields("p\nSteps: 4, Seed: 1", {"LyCORIS cell": "a|b|1|p0|2"}) == (
         "p\nSteps: 4, Seed: 1, LyCORIS cell: a|b|1|p0|2"
     )
+
+
+def test_the_loaded_checkpoint_is_found_with_or_without_its_hash():
+    from lycoris_eval.grid_runner import CheckpointRef
+    from lycoris_eval.sweep.webui_client import WebUIFacts
+
+    refs = [CheckpointRef("tiny-a", "tiny-a.safetensors [5b9937790e]"), CheckpointRef("tiny-b", "tiny-b.safetensors")]
+    for current, name in [("tiny-a.safetensors", "tiny-a"), ("tiny-b.safetensors [cc9fd34184]", "tiny-b")]:
+        assert WebUIFacts("http://x", refs, [], current).loaded().name == name
+    assert WebUIFacts("http://x", refs, [], "other.ckpt").loaded() is None
