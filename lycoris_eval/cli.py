@@ -47,25 +47,8 @@ def _layers(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"layers must look like 1,2,3 or conv_1,conv_2; got {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m lycoris_eval", description="Score LoRA/LyCORIS images with the LyCORIS paper's metrics."
-    )
-    parser.add_argument("--version", action="version", version=f"lycoris-eval {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    ev = sub.add_parser("evaluate", help="score a folder of images (WebUI infotext groups them into cells)")
-    ev.add_argument("images", type=Path, help="folder of generated images")
-    ev.add_argument("--reference", type=Path, help="folder of target reference images (the LoRA's training art)")
-    ev.add_argument(
-        "--distractor", type=Path, action="append", default=[], help="folder of a distractor set (repeatable)"
-    )
-    ev.add_argument(
-        "--trigger",
-        action="append",
-        default=[],
-        metavar="WORD=TEXT",
-        help="replace a trigger word by a description for text alignment (WORD= removes it)",
-    )
+def add_encoder_options(ev: argparse.ArgumentParser) -> None:
+    """The scoring options ``evaluate`` and ``sweep`` share (metrics, device, weights, cache, encoders)."""
     ev.add_argument(
         "--trained-on",
         action="append",
@@ -78,9 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=_metric_list,
         default=DEFAULT_METRICS,
         help=f"comma-separated; default: {','.join(DEFAULT_METRICS)}",
-    )
-    ev.add_argument(
-        "--out", type=Path, help="output folder for scores.json and scores.csv (default: IMAGES/lycoris-eval)"
     )
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     ev.add_argument("--weights-dir", type=Path, help="folder holding the encoders' weights files")
@@ -115,12 +95,40 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tutorial-random-layers", type=int, help="pick this many conv layers at random (seeded)")
     ev.add_argument("--tutorial-seed", type=int, default=0)
     ev.add_argument("--vendi-q", type=float, default=1.0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lycoris_eval", description="Score LoRA/LyCORIS images with the LyCORIS paper's metrics."
+    )
+    parser.add_argument("--version", action="version", version=f"lycoris-eval {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("evaluate", help="score a folder of images (WebUI infotext groups them into cells)")
+    ev.add_argument("images", type=Path, help="folder of generated images")
+    ev.add_argument("--reference", type=Path, help="folder of target reference images (the LoRA's training art)")
+    ev.add_argument(
+        "--distractor", type=Path, action="append", default=[], help="folder of a distractor set (repeatable)"
+    )
+    ev.add_argument(
+        "--trigger",
+        action="append",
+        default=[],
+        metavar="WORD=TEXT",
+        help="replace a trigger word by a description for text alignment (WORD= removes it)",
+    )
+    ev.add_argument(
+        "--out", type=Path, help="output folder for scores.json and scores.csv (default: IMAGES/lycoris-eval)"
+    )
+    add_encoder_options(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bar or table")
     cmp = sub.add_parser("compare", help="A against B from a scores.json: differences, 95%% intervals, verdicts")
     cmp.add_argument("scores", type=Path, help="scores.json, or the folder holding it")
     cmp.add_argument("a", help="a checkpoint, adapter, weight or 'baseline' (checkpoint:NAME to be explicit)")
     cmp.add_argument("b", help="the same kind as A")
     cmp.add_argument("--metric", help="only this metric")
+    from .sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub, add_encoder_options)
     ui = sub.add_parser("ui", help="serve the Evaluate tab on 127.0.0.1 (folders and runs, no generation)")
     ui.add_argument("roots", type=Path, nargs="*", help="folders the UI may read (default: the current folder)")
     ui.add_argument("--port", type=int, default=7861)
@@ -206,10 +214,11 @@ def check_ui_packages() -> None:
 # commands
 
 
-def _config(args: argparse.Namespace) -> EvalConfig:
-    from .config import EvalConfig, with_request
+def base_config(args: argparse.Namespace) -> EvalConfig:
+    """The encoder options of :func:`add_encoder_options` as a config (no request fields yet)."""
+    from .config import EvalConfig
 
-    base = EvalConfig(
+    return EvalConfig(
         device=args.device,
         weights_dir=args.weights_dir,
         random_weights=args.random_weights,
@@ -227,6 +236,12 @@ def _config(args: argparse.Namespace) -> EvalConfig:
         tutorial_seed=args.tutorial_seed,
         vendi_q=args.vendi_q,
     )
+
+
+def _config(args: argparse.Namespace) -> EvalConfig:
+    from .config import with_request
+
+    base = base_config(args)
     # the request's own fields, checked as the API and the WebUI check theirs
     return with_request(
         base,
@@ -336,6 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_ui(args)
         if args.command == "compare":
             return run_compare(args)
+        if args.command == "sweep":
+            from .sweep.cli import run_sweep_command
+
+            return run_sweep_command(args)
     except LycorisEvalError as exc:
         print(f"lycoris-eval: error: {exc}", file=sys.stderr)
         return 2

@@ -85,6 +85,10 @@ class HostImageError(LycorisEvalError):
     """The host failed on one image (NaNs, out of memory, …)."""
 
 
+class WebUIUnreachable(LycorisEvalError):
+    """A sweep's WebUI does not answer (down, killed, wrong URL): its work goes to the others."""
+
+
 def http_status(exc: BaseException | None) -> int:
     """422 for the user's input, 403 for refused paths, 409 busy, 500 for anything else (a bug)."""
     return exc.status if isinstance(exc, LycorisEvalError) else 500

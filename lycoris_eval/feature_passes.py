@@ -148,16 +148,11 @@ def generated_pass(
     want_pixels = any(m in metrics for m in ("psnr_base", "ssim_base"))
     want_base_style = "style_loss_base" in metrics
     names = list(extractor.encoders)
-    groups = pair_groups(metas, baselines)
-    chunk: list[ImageMeta] = []
     processed = 0
-    for g_index, group in enumerate(groups):
-        if should_stop is not None and should_stop() and not chunk:
+    for chunk in generated_chunks(metas, chunk_images, baselines):
+        if should_stop is not None and should_stop():
             log.notes.append(f"cancelled after {processed} of {len(metas)} images: partial results")
             return table, {"images_scored": processed, "images_total": len(metas)}
-        chunk.extend(group)
-        if len(chunk) < chunk_images and g_index < len(groups) - 1:
-            continue
         records = [m.record for m in chunk]
         pos = {id(m): i for i, m in enumerate(chunk)}
         pairs: dict[int, int] = {}  # chunk pos -> chunk pos of its baseline
@@ -210,8 +205,25 @@ def generated_pass(
                     vals["psnr_base"], vals["ssim_base"] = float(pixel[0]), float(pixel[1])
         log.tick(len(chunk), "encoding images")
         processed += len(chunk)
-        chunk = []
     return table, None
+
+
+def generated_chunks(
+    metas: list[ImageMeta], chunk_images: int, baselines: dict[Any, ImageMeta] | None = None
+) -> list[list[ImageMeta]]:
+    """The chunks :func:`generated_pass` encodes together: whole pair groups, gathered until
+    ``chunk_images``. The sweep's encoder pool encodes the same chunks, so every forward pass
+    sees the same batches (CPU kernels round differently for other batch compositions)."""
+    groups = pair_groups(metas, find_baselines(metas) if baselines is None else baselines)
+    chunks: list[list[ImageMeta]] = []
+    chunk: list[ImageMeta] = []
+    for g_index, group in enumerate(groups):
+        chunk.extend(group)
+        if len(chunk) < chunk_images and g_index < len(groups) - 1:
+            continue
+        chunks.append(chunk)
+        chunk = []
+    return chunks
 
 
 def _store_features(table: ImageTable, idx: int, feats: dict[str, np.ndarray | None]) -> None:

@@ -24,7 +24,7 @@ from .errors import AdapterLoadError, CheckpointMismatchError, HostImageError, I
 from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
 from .report import write_atomic_bytes as _write_file  # module-level name: tests simulate a full disk
-from .run_store import RunStore, new_run_id
+from .run_store import RunStore, cell_line, new_run_id
 from .run_writer import RunWriter
 
 DEFAULT_GRID_LIMIT = 500
@@ -251,20 +251,7 @@ class GridRunner:
 
     def _record_failure(self, lines: RunWriter, result: RunResult, job: GridJob, error: str) -> None:
         result.failed[job.key] = error
-        lines.append(
-            {
-                "key": job.key,
-                "status": "failed",
-                "error": error,
-                "checkpoint": job.checkpoint,
-                "adapter": job.adapter,
-                "weight": job.weight,
-                "prompt": job.prompt.text,
-                "prompt_type": job.prompt.type,
-                "seed": job.seed,
-                "time": time.time(),
-            }
-        )
+        lines.append(cell_line(job, "failed", error=error))
 
     def _save(
         self, writer: RunWriter, store: RunStore, job: GridJob, checkpoint: CheckpointRef, gen: Generated
@@ -274,20 +261,7 @@ class GridRunner:
             store.images_dir / name,
             gen.image,
             gen.infotext,
-            {
-                "key": job.key,
-                "status": "done",
-                "image": name,
-                "checkpoint": job.checkpoint,
-                "checkpoint_hash": checkpoint.hash,
-                "adapter": job.adapter,
-                "weight": job.weight,
-                "prompt": job.prompt.text,
-                "prompt_type": job.prompt.type,
-                "seed": job.seed,
-                "infotext": gen.infotext,
-                "time": time.time(),
-            },
+            cell_line(job, "done", image=name, checkpoint_hash=checkpoint.hash, infotext=gen.infotext),
         )
 
     def _collect(self, store: RunStore, jobs: list[GridJob], result: RunResult) -> None:

@@ -19,13 +19,14 @@ import datetime as _dt
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, SpecChangedError
-from .grid_spec import GridSpec
+from .grid_spec import GridJob, GridSpec
 from .report import write_atomic
 
 MANIFEST = "manifest.json"
@@ -109,19 +110,7 @@ class RunStore:
 
     # -- cells ---------------------------------------------------------------------------
     def records(self) -> Iterator[CellRecord]:
-        path = self.dir / CELLS
-        if not path.exists():
-            return
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.endswith("\n"):
-                    break  # torn last line: the write was interrupted
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(data, dict) and "key" in data:
-                    yield CellRecord(data["key"], data.get("status", "done"), data)
+        yield from read_records(self.dir / CELLS)
 
     def finished(self) -> dict[str, dict[str, Any]]:
         """Keys of images done (their image file present), last record wins."""
@@ -144,18 +133,56 @@ class RunStore:
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one line and make it durable before returning."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
-        path = self.dir / CELLS
-        _repair_torn_tail(path)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_record(self.dir / CELLS, record)
 
     def image_name(self, key: str) -> str:
         safe = re.sub(r"[^A-Za-z0-9._@-]+", "_", key.replace("|", "__"))
         return f"{safe[:180]}.png"
+
+
+def cell_line(job: GridJob, status: str, **extra: Any) -> dict[str, Any]:
+    """One image's line in ``cells.jsonl`` (what it is, its status, then ``extra``): the grid
+    runner's and the sweep's lines are the same, so ``evaluate`` reads either."""
+    line = {
+        "key": job.key,
+        "status": status,
+        "checkpoint": job.checkpoint,
+        "adapter": job.adapter,
+        "weight": job.weight,
+        "prompt": job.prompt.text,
+        "prompt_type": job.prompt.type,
+        "seed": job.seed,
+    }
+    line.update(extra)
+    line.setdefault("time", time.time())
+    return line
+
+
+def read_records(path: Path) -> Iterator[CellRecord]:
+    """The lines of a ``cells.jsonl`` (or of a sweep worker's shard of it), torn tail ignored."""
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break  # torn last line: the write was interrupted
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and "key" in data:
+                yield CellRecord(data["key"], data.get("status", "done"), data)
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``path`` and make it durable before returning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+    _repair_torn_tail(path)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _repair_torn_tail(path: Path) -> None:

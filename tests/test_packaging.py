@@ -73,6 +73,7 @@ def test_core_never_imports_the_webui():
         "networks": {"webui"},
         "gradio": {"webui", "tab.py"},
         "fastapi": {"api.py"},
+        "ray": {"sweep"},  # and only its driver and scoring modules: test_ray_only_in_the_sweep_driver
     }
     offenders = [
         f"{p.relative_to(ROOT)} imports {name}"
@@ -81,6 +82,16 @@ def test_core_never_imports_the_webui():
         if name in _imports(p) and p.relative_to(ROOT / "lycoris_eval").parts[0] not in allowed[name]
     ]
     assert offenders == []
+
+
+def test_ray_only_in_the_sweep_driver():
+    """Ray lives in its own environment (the `sweep` extra): only the sweep's driver and scoring
+    import it, and the CLI imports those only when the sweep command runs."""
+    users = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "lycoris_eval").rglob("*.py") if "ray" in _imports(p))
+    assert users == ["lycoris_eval/sweep/driver.py", "lycoris_eval/sweep/scoring.py"]
+    code = "import sys, lycoris_eval.cli as c; c.build_parser().parse_args(['sweep', 's.json', '--webui', 'http://x']); print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_one_room_per_job():

@@ -5,13 +5,34 @@
 #                                 reference, the real WebUI v1.10.1 in realhost/ (from
 #                                 ../shared/realhost, when present), real Forge in
 #                                 realhost-forge/ (from ../shared/realhost/forge) and, as root on Debian,
-#                                 chromium for the browser tests
+#                                 chromium for the browser tests; and the sweep environment (--sweep)
+#   bash tools/setup.sh --sweep   .venv-sweep: the sweep driver (`lycoris-eval sweep`, Ray) in its own
+#                                 environment (constraints/sweep.txt): Ray cannot live in the WebUI's
+#                                 (it needs protobuf >= 3.20.3, the WebUI pins 3.20.0)
 # Safe to run again: pip skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TESTS=0
-[ "${1:-}" = "--tests" ] && TESTS=1
+TESTS=0 SWEEP=0
+for arg in "$@"; do
+    case "$arg" in
+        --tests) TESTS=1 SWEEP=1 ;;
+        --sweep) SWEEP=1 ;;
+        *) echo "usage: bash tools/setup.sh [--tests] [--sweep]" >&2; exit 2 ;;
+    esac
+done
 PYTHON="${PYTHON:-python3}"
+if [ "$SWEEP" = 1 ]; then
+    [ -x .venv-sweep/bin/python ] || "$PYTHON" -m venv .venv-sweep
+    SWEEP_PIP=(.venv-sweep/bin/python -m pip install --quiet --disable-pip-version-check -c constraints/sweep.txt)
+    "${SWEEP_PIP[@]}" torch==2.14.1 torchvision==0.29.1
+    if [ "$TESTS" = 1 ]; then
+        "${SWEEP_PIP[@]}" -e ".[sweep]" "pytest>=7"
+    else
+        "${SWEEP_PIP[@]}" -e ".[sweep]"
+    fi
+    # `--sweep` alone builds only the sweep environment
+    [ "$TESTS" = 1 ] || exit 0
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints/webui-1.10.1.txt)
 "${PIP[@]}" torch==2.14.1 torchvision==0.29.1

@@ -111,7 +111,7 @@ HOST_SETTINGS = {
     "grid_save": False,
 }
 _IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", "realhost", "realhost-forge", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts", "*.egg-info", "out"
+    ".venv", ".venv-sweep", "lycoris-eval-runs", ".git", "realhost", "realhost-forge", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts", "*.egg-info", "out"
 )
 
 
