@@ -52,12 +52,6 @@ def at(weight: float | None) -> str:
     return "" if weight is None else f" @{weight:g}"
 
 
-def side_label(side: dict[str, Any]) -> str:
-    if side["adapter"] is None:
-        return f"{side['checkpoint']} without adapter"
-    return f"{side['adapter']}{at(side['weight'])} on {side['checkpoint']}"
-
-
 def pair_label(entry: dict[str, Any]) -> tuple[str, str]:
     """Short labels of A and B that name only what differs between them."""
     a, b, kind = entry["a"], entry["b"], entry["kind"]

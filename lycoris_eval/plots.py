@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .report import fmt_metric, fmt_rank, write_atomic, write_atomic_bytes
+from .verdicts import is_checkpoint
 
 
 def _pyplot() -> Any:
@@ -33,12 +34,6 @@ def _png(fig: Any) -> bytes:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
     return buffer.getvalue()
-
-
-def _matches(trained_on: str | None, checkpoint: str | None) -> bool:
-    from .verdicts import is_checkpoint
-
-    return is_checkpoint(trained_on, checkpoint)
 
 
 def heatmap_png(heatmap: dict[str, Any], title: str) -> bytes | None:
@@ -59,7 +54,7 @@ def heatmap_png(heatmap: dict[str, Any], title: str) -> bytes | None:
         for j in range(len(cols)):
             if not np.isnan(data[i, j]):
                 ax.text(j, i, f"{data[i, j]:.3g}", ha="center", va="center", color="white", fontsize=8)
-            if _matches(heatmap["trained_on"].get(rows[i]), cols[j]):
+            if is_checkpoint(heatmap["trained_on"].get(rows[i]), cols[j]):
                 ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
             verdict = verdicts.get(rows[i], {}).get(cols[j])
             if verdict == "not enough evidence":  # greyed out: the colour is not evidence

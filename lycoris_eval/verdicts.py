@@ -99,11 +99,8 @@ def verdicts(
             if checkpoint == home:
                 out.append({**base, "verdict": "home", "weights": weights, "by_weight": [], "reason": "trained here"})
                 continue
-            by_weight = [
-                {"weight": w, **index.judge(checkpoint, home, adapter, w)}
-                for w in weights
-                if w in index.weights(home, adapter)
-            ]
+            at_home = set(index.weights(home, adapter))
+            by_weight = [{"weight": w, **index.judge(checkpoint, home, adapter, w)} for w in weights if w in at_home]
             out.append({**base, **_overall(by_weight)})
     return out
 
@@ -122,17 +119,19 @@ class _Index:
 
     def __init__(self, entries: list[dict[str, Any]]) -> None:
         self.entries: dict[tuple, dict[str, Any]] = {}
+        # (checkpoint, adapter) -> the weights it appears at in the baseline or checkpoint tables
+        self._weights: dict[tuple, set[float]] = {}
         for e in entries:
             a, b = e["a"], e["b"]
             key = (e["kind"], a["checkpoint"], a["adapter"], a["weight"], b["checkpoint"], b["adapter"], b["weight"])
             self.entries[(*key, e["metric"])] = e
+            sides = (a, b) if e["kind"] == "checkpoint" else (a,) if e["kind"] == "baseline" else ()
+            for side in sides:
+                if side["weight"] is not None:
+                    self._weights.setdefault((side["checkpoint"], side["adapter"]), set()).add(side["weight"])
 
     def weights(self, checkpoint: str, adapter: str) -> list[float]:
-        found = {k[3] for k in self.entries if k[0] == "baseline" and k[1] == checkpoint and k[2] == adapter} | {
-            k[3] for k in self.entries if k[0] == "checkpoint" and k[1] == checkpoint and k[2] == adapter
-        }
-        found |= {k[6] for k in self.entries if k[0] == "checkpoint" and k[4] == checkpoint and k[5] == adapter}
-        return sorted(w for w in found if w is not None)
+        return sorted(self._weights.get((checkpoint, adapter), ()))
 
     def _side(self, kind: str, a: tuple, b: tuple, metric: str) -> tuple[str | None, bool]:
         """(which side is clearly better: "x" for ``a``, "y" for ``b``, None; has interval)."""
