@@ -256,12 +256,18 @@ def _grid_routes(router: APIRouter, ctx: _Routes) -> None:
         return job.as_dict()
 
 
+EVALUATE_FIELDS = {"run_id", "folder", "images", "references", "distractors", "trigger", "metrics"} | {
+    "trained_on",
+    "compare_to",
+}
+
+
 def _evaluate_route(router: APIRouter, ctx: _Routes) -> None:
     services, jobs = ctx.services, ctx.jobs
 
     @router.post("/evaluate")
     def evaluate_route(body: dict[str, Any] = Body(..., examples=EVALUATE_EXAMPLE)) -> Any:  # noqa: B008
-        allowed = {"run_id", "folder", "images", "references", "distractors", "trigger", "metrics", "trained_on"}
+        allowed = EVALUATE_FIELDS
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise _fail(422, unknown[0], f"{unknown[0]}: unknown field (known: {', '.join(sorted(allowed))})")
@@ -377,6 +383,7 @@ def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable
         distractors=[folder(d, "distractors") for d in distractors],
         trigger=trigger or None,
         trained_on=body.get("trained_on"),
+        compare_to=body.get("compare_to"),
     )
 
 

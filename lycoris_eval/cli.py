@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .comparison_plan import ALL_PAIRS_UP_TO
 from .errors import InputError, LycorisEvalError
 from .metrics import DEFAULT_METRICS
 from .precision import PRECISIONS
@@ -55,6 +56,20 @@ def add_encoder_options(ev: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ADAPTER=CHECKPOINT",
         help="the checkpoint an adapter was trained on, for the transfer verdicts (wins over its metadata)",
+    )
+    ev.add_argument(
+        "--compare-to",
+        metavar="CHECKPOINT",
+        help="with more checkpoints than --all-pairs-up-to: the checkpoint the others are compared with "
+        "(an adapter's home checkpoint still wins for that adapter)",
+    )
+    ev.add_argument(
+        "--all-pairs-up-to",
+        type=int,
+        default=ALL_PAIRS_UP_TO,
+        metavar="N",
+        help=f"compare every pair of checkpoints (adapters, weights) up to N of them (default {ALL_PAIRS_UP_TO}); "
+        "beyond, against an anchor, the rest on demand with 'compare'",
     )
     ev.add_argument(
         "--metrics",
@@ -235,6 +250,8 @@ def base_config(args: argparse.Namespace) -> EvalConfig:
         tutorial_random_layers=args.tutorial_random_layers,
         tutorial_seed=args.tutorial_seed,
         vendi_q=args.vendi_q,
+        all_pairs_up_to=args.all_pairs_up_to,
+        compare_to=args.compare_to,
     )
 
 

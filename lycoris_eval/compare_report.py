@@ -224,4 +224,9 @@ def text_comparison(selection: dict[str, Any], document: dict[str, Any]) -> str:
         f"metrics: {', '.join(f'{k} = {v}' for k, v in titles.items() if k in {e['metric'] for e in selection['entries']})}",
     ]
     lines.append(f"method: {selection['method'].get('interval', '')}; {selection['method'].get('fdr', '')}")
+    if selection.get("on_demand"):
+        lines.append(
+            f"{plural(selection['on_demand'], 'row')} computed on demand (this run stores only some pairs): "
+            "q over the stored table plus this request; Vendi and centroid distance need a run that stores the pair"
+        )
     return "\n".join(lines)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .compare_on_demand import missing_entries
+from .comparison_plan import KINDS, is_complete
 from .comparisons import STATUS_A, STATUS_B
 from .errors import InputError
 
@@ -19,14 +21,17 @@ BASELINE_WORDS = ("baseline", "none", "no adapter", "(no adapter)")
 def conditions(document: dict[str, Any]) -> dict[str, list[Any]]:
     """The checkpoints, adapters and weights a document's comparisons are about."""
     out: dict[str, set] = {"checkpoint": set(), "adapter": set(), "weight": set()}
-    for entry in document.get("comparisons", {}).get("entries", []):
-        for side in (entry["a"], entry["b"]):
-            if side["checkpoint"] is not None:
-                out["checkpoint"].add(side["checkpoint"])
-            if side["adapter"] is not None:
-                out["adapter"].add(side["adapter"])
-                if side["weight"] is not None:
-                    out["weight"].add(side["weight"])
+    section = document.get("comparisons", {})
+    sides = [side for e in section.get("entries", []) for side in (e["a"], e["b"])]
+    if section and not all(is_complete(section, kind) for kind in KINDS):
+        sides += document.get("cells", [])  # a partly stored table: the cells name every condition
+    for side in sides:
+        if side["checkpoint"] is not None:
+            out["checkpoint"].add(side["checkpoint"])
+        if side["adapter"] is not None:
+            out["adapter"].add(side["adapter"])
+            if side["weight"] is not None:
+                out["weight"].add(side["weight"])
     return {k: sorted(v, key=lambda x: (isinstance(x, str), x)) for k, v in out.items()}
 
 
@@ -101,12 +106,14 @@ def select(document: dict[str, Any], a: str, b: str, filters: dict[str, Any] | N
     if val_a == val_b:
         raise InputError(f"a and b are the same {dim_a}: {val_a!r}")
     rows = []
-    for entry in section["entries"]:
+    computed = missing_entries(document, dim_a, val_a, val_b)
+    for entry in section["entries"] + computed:
         oriented = _orient(entry, dim_a, val_a, val_b)
         if oriented is not None and _keep(oriented, filters or {}):
             rows.append(oriented)
     kind = "baseline" if dim_a == "adapter" and None in (val_a, val_b) else dim_a
     return {
+        "on_demand": sum(1 for e in rows if e.get("on_demand")),
         "a": a,
         "b": b,
         "kind": kind,

@@ -12,6 +12,9 @@ tables (``kind``):
 * ``baseline`` — an adapter at a weight vs no adapter on the same checkpoint (metrics
   measured *against* the baseline image, like ``style_loss_base``, are left out there).
 
+Up to 12 checkpoints (adapters, weights) a table holds every pair; beyond, which pairs it
+holds is :mod:`.comparison_plan`'s choice, and the rest are computed on demand.
+
 Per metric: the mean paired difference A − B, its 95 % interval and p-value from
 :mod:`.stats`, A's wins/B's wins/ties, and a status. A difference is called *clear* only
 when its Benjamini–Hochberg q-value over its table is ≤ 0.05 **and** its interval excludes
@@ -26,25 +29,24 @@ Pure functions of their arguments (numpy only).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import stats
+from .comparison_plan import KINDS, Condition, PairPlan, coverage, families
 from .grouping import ImageMeta
 from .metrics import METRICS
 from .metrics.fidelity import fidelity
 from .metrics.vendi import vendi_score
 
-KINDS = ("checkpoint", "adapter", "weight", "baseline")
 SET_LEVEL = ("fd_dinov2", "kid_dinov2", "fid_inception", "inception_score")
 STATUS_A, STATUS_B = "A better", "B better"
 STATUS_UNCLEAR, STATUS_SAME = "no clear difference", "no difference"
 STATUS_FEW, STATUS_NO_INTERVAL = "too few seeds", "no interval"
 
-Condition = tuple[str | None, str | None, float | None]  # checkpoint, adapter, weight
 Item = tuple[str | None, str, str | None, int]  # prompt, prompt type, group, seed
 
 
@@ -82,50 +84,41 @@ class PairedData:
         return cls(by, values, dino, duplicates)
 
 
-def families(conditions: Iterable[Condition]) -> list[tuple[str, Condition, Condition]]:
-    """Every (kind, A, B) the four tables hold, A before B in a stable order."""
-    conds = sorted(set(conditions), key=_cond_order)
-    out: list[tuple[str, Condition, Condition]] = []
-    for i, a in enumerate(conds):
-        for b in conds[i + 1 :]:
-            kind = _kind(a, b)
-            if kind is not None:
-                out.append((kind, a, b))
-    for a in conds:
-        if a[1] is not None and (a[0], None, 0.0) in conds:
-            out.append(("baseline", a, (a[0], None, 0.0)))
-    order = {k: i for i, k in enumerate(KINDS)}
-    return sorted(out, key=lambda t: order[t[0]])
-
-
-def _kind(a: Condition, b: Condition) -> str | None:
-    same = [a[i] == b[i] for i in range(3)]
-    if same == [False, True, True]:
-        return "checkpoint"
-    if a[1] is None or b[1] is None:
-        return None  # adapter vs no adapter is the "baseline" table
-    if same == [True, False, True]:
-        return "adapter"
-    if same == [True, True, False]:
-        return "weight"
-    return None
-
-
-def _cond_order(c: Condition) -> tuple:
-    return (str(c[0] or ""), c[1] is not None, str(c[1] or ""), -1.0 if c[2] is None else c[2])
-
-
 def compare_all(
     data: PairedData,
     metrics: Sequence[str],
     summaries: Sequence[dict[str, Any]],
     target_dino: np.ndarray | None,
     vendi_q: float,
+    plan: PairPlan | None = None,
 ) -> dict[str, Any]:
-    """The ``comparisons`` section of the scores document."""
+    """The ``comparisons`` section of the scores document: the tables ``plan`` holds
+    (:mod:`.comparison_plan`; default: every pair up to its limit)."""
+    plan = plan or PairPlan()
+    entries = compare_families(families(data.by_condition, plan), data, metrics, summaries, target_dino, vendi_q)
+    tables = apply_fdr(entries)
+    return {
+        "method": method(),
+        "coverage": coverage(data.by_condition, plan),
+        "tables": tables,
+        "duplicates_ignored": data.duplicates,
+        "entries": entries,
+    }
+
+
+def compare_families(
+    wanted: Sequence[tuple[str, Condition, Condition]],
+    data: PairedData,
+    metrics: Sequence[str],
+    summaries: Sequence[dict[str, Any]],
+    target_dino: np.ndarray | None,
+    vendi_q: float,
+) -> list[dict[str, Any]]:
+    """The entries of the (kind, A, B) in ``wanted``, every metric, before the FDR step
+    (``q`` None; :func:`apply_fdr` sets it and the status)."""
     entries: list[dict[str, Any]] = []
     set_means = _set_means(summaries)
-    for kind, a, b in families(data.by_condition):
+    for kind, a, b in wanted:
         items = sorted(set(data.by_condition[a]) & set(data.by_condition[b]), key=_item_order)
         for metric in metrics:
             info = METRICS[metric]
@@ -142,8 +135,7 @@ def compare_all(
                 entry = ctx.set_level(set_means)
             if entry is not None:
                 entries.append(entry)
-    tables = apply_fdr(entries)
-    return {"method": method(), "tables": tables, "duplicates_ignored": data.duplicates, "entries": entries}
+    return entries
 
 
 def method() -> dict[str, Any]:

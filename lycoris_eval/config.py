@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .comparison_plan import ALL_PAIRS_UP_TO
 from .errors import InputError, SpecError  # the class lycoris_eval.grid_spec re-exports
 from .metrics import DEFAULT_METRICS, METRICS
 from .precision import PRECISIONS
@@ -52,6 +53,11 @@ class EvalConfig:
     # adapter name -> the checkpoint it was trained on, as the user marks it (wins over the
     # adapter's metadata): the "home" the transfer verdicts compare against
     trained_on: dict[str, str] = field(default_factory=dict)
+    # the comparison tables hold every pair up to this many checkpoints (adapters, weights);
+    # beyond, each checkpoint is compared with an anchor: its adapter's home, else
+    # ``compare_to`` (lycoris_eval/comparison_plan.py); the rest are computed on demand
+    all_pairs_up_to: int = ALL_PAIRS_UP_TO
+    compare_to: str | None = None
     # checked between chunks of images: True stops early and the scores say "partial"
     should_stop: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
     # adapter name -> detected type and training metadata (the WebUI knows its adapters'
@@ -72,6 +78,8 @@ class EvalConfig:
             raise InputError(f"batch size must be at least 1, got {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise InputError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.all_pairs_up_to < 2:
+            raise InputError(f"all pairs up to: at least 2, got {self.all_pairs_up_to}")
         if self.distractor_dirs and self.reference_dir is None:
             raise InputError("distractor sets need a target reference set (--reference)")
 
@@ -109,6 +117,7 @@ def with_request(
     distractors: Iterable[Path | str] = (),
     trigger: Mapping[str, str] | Iterable[str] | None = None,
     trained_on: Mapping[str, str] | Iterable[str] | None = None,
+    compare_to: str | None = None,
 ) -> EvalConfig:
     """A copy of ``config`` with one request's fields applied; ``config`` is not changed.
 
@@ -116,7 +125,8 @@ def with_request(
     ``reference``/``distractors``: the request's folders, already resolved by the caller
     (``None``/empty: none); ``trigger``: ``{word: text}`` or ``WORD=TEXT`` items (``None``:
     no mapping); ``trained_on``: ``{adapter: checkpoint}`` or ``ADAPTER=CHECKPOINT`` items
-    (``None``: keep the config's). Raises :class:`SpecError` whose ``field`` is the keyword at fault.
+    (``None``: keep the config's); ``compare_to``: the checkpoint others are compared with
+    in runs with many checkpoints (``None``: keep the config's). Raises :class:`SpecError` whose ``field`` is the keyword at fault.
     """
     changes: dict[str, Any] = {}
     if metrics is not None:
@@ -132,6 +142,10 @@ def with_request(
     changes["trigger"] = _trigger_mapping(trigger)
     if trained_on is not None:
         changes["trained_on"] = parse_trained_on(trained_on)
+    if compare_to is not None:
+        if not isinstance(compare_to, str) or not compare_to.strip():
+            raise SpecError("compare_to", "must be a checkpoint name")
+        changes["compare_to"] = compare_to.strip()
     changes["reference_dir"] = Path(reference) if reference is not None else None
     if isinstance(distractors, (str, Path)):
         raise SpecError("distractors", "must be a list of folders")

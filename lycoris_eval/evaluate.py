@@ -34,6 +34,7 @@ from .aggregate import TRUST_METRICS, ImageTable, cell_dict, clean_json, metric_
 from .aggregate import summaries as summarise_groups
 from .aggregate import trust as trust_results
 from .cache import FeatureCache, NullCache
+from .comparison_plan import make_plan
 from .comparisons import PairedData, compare_all
 from .config import EvalConfig
 from .encoders import Encoder, EncoderOptions, make_encoder, pooled, release_pool
@@ -166,27 +167,17 @@ class Evaluation:
     def _verdicts(
         self,
         comparisons: dict[str, Any],
-        adapters: dict[str, dict[str, Any]],
         scored: list[ImageMeta],
-        notes: list[str],
+        homes: tuple[dict[str, str | None], dict[str, str]],
     ) -> dict[str, Any]:
         """The ``verdicts`` section: per (adapter, checkpoint), against the adapter's home."""
         names = sorted({m.adapter for m in scored if m.adapter})
         checkpoints = sorted({m.checkpoint for m in scored if m.checkpoint})
-        info = {name: adapters.get(name, {}) for name in names}
-        homes, source, home_notes = home_checkpoints(info, checkpoints, self.config.trained_on)
-        notes.extend(home_notes)
-        unknown = [a for a in names if homes.get(a) is None]
-        if unknown and len(checkpoints) > 1:
-            notes.append(
-                f"no verdicts for {', '.join(unknown)}: the checkpoint it was trained on is unknown "
-                "(mark it with --trained-on ADAPTER=CHECKPOINT)"
-            )
         return {
             "rule": RULE,
-            "home": homes,
-            "home_source": source,
-            "entries": transfer_verdicts(comparisons, names, checkpoints, homes),
+            "home": homes[0],
+            "home_source": homes[1],
+            "entries": transfer_verdicts(comparisons, names, checkpoints, homes[0]),
         }
 
     # -- main ------------------------------------------------------------------------------
@@ -232,8 +223,12 @@ class Evaluation:
             target_dino = target.get("dinov2") if target is not None else None
             cell_dicts = [cell_dict(table, cell, metrics, c.vendi_q, target_dino) for cell in cells]
             rows = summarise_groups(table, cells, cell_dicts, metrics, set_metric_fn(extractor, metas, target))
+            adapters = self._adapters(scored, log.notes)
+            homes = adapter_homes(adapters, scored, c.trained_on, log.notes)
             paired = PairedData.build(scored, {id(m): table.index(m) for m in scored}, table.values, table.dino)
-            comparisons = compare_all(paired, metrics, rows, target_dino, c.vendi_q)
+            checkpoints = sorted({m.checkpoint for m in scored if m.checkpoint})
+            plan = make_plan(checkpoints, homes[0], c.compare_to, c.all_pairs_up_to, log.notes)
+            comparisons = compare_all(paired, metrics, rows, target_dino, c.vendi_q, plan)
             if paired.duplicates:
                 log.notes.append(
                     f"{paired.duplicates} image(s) repeat the checkpoint, adapter, weight, prompt and seed of another "
@@ -260,7 +255,6 @@ class Evaluation:
             n_reference=target["n"] if target else 0,
             n_cells=len(cells),
         )
-        adapters = self._adapters(scored, log.notes)
         document = {
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
@@ -271,7 +265,7 @@ class Evaluation:
             "summaries": rows,
             "trust": trust,
             "comparisons": comparisons,
-            "verdicts": self._verdicts(comparisons, adapters, scored, log.notes),
+            "verdicts": self._verdicts(comparisons, scored, homes),
         }
         return clean_json(document)
 
@@ -337,3 +331,21 @@ def _once(hook: Callable[[str], None] | None) -> Callable[[str], None] | None:
 def evaluate(images_dir: Path, config: EvalConfig | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Score a folder of images; see ``docs/scores-schema.md`` for the document."""
     return Evaluation(images_dir, config or EvalConfig(), progress).run()
+
+
+def adapter_homes(
+    adapters: dict[str, dict[str, Any]], scored: list[ImageMeta], marked: dict[str, str], notes: list[str]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Each adapter's home checkpoint (the one it was trained on) and where that came from."""
+    names = sorted({m.adapter for m in scored if m.adapter})
+    checkpoints = sorted({m.checkpoint for m in scored if m.checkpoint})
+    info = {name: adapters.get(name, {}) for name in names}
+    homes, source, home_notes = home_checkpoints(info, checkpoints, marked)
+    notes.extend(home_notes)
+    unknown = [a for a in names if homes.get(a) is None]
+    if unknown and len(checkpoints) > 1:
+        notes.append(
+            f"no verdicts for {', '.join(unknown)}: the checkpoint it was trained on is unknown "
+            "(mark it with --trained-on ADAPTER=CHECKPOINT)"
+        )
+    return homes, source

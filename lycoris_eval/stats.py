@@ -45,12 +45,12 @@ def expanded_tail(n: int, strata: int = 1, confidence: float = CONFIDENCE) -> fl
     corrected for the bootstrap's small-sample shrinkage (:func:`variance_correction`):
     ``Φ(−t_{n−strata, 0.975})``, i.e. Student's t instead of the normal tail, which tends to
     ``(1 − confidence)/2`` as n grows."""
-    from scipy.stats import norm, t
+    from scipy.special import ndtr, stdtrit  # Φ and t quantile, without importing scipy.stats (0.4 s)
 
     df = n - strata
     if df < 1:
         return (1 - confidence) / 2
-    return float(norm.cdf(-t.ppf(1 - (1 - confidence) / 2, df)))
+    return float(ndtr(-stdtrit(df, 1 - (1 - confidence) / 2)))
 
 
 def variance_correction(sizes: Sequence[int], weights: Sequence[float], variances: Sequence[float]) -> float:
@@ -121,7 +121,7 @@ def paired_interval(
 def paired_t_p(diffs: np.ndarray) -> float:
     """Two-sided p-value of the paired t-test of ``mean(diffs) == 0`` (1 when every
     difference is 0, 0 when they are equal and non-zero)."""
-    from scipy.stats import t
+    from scipy.special import stdtr  # Student's t CDF: scipy.stats.t.sf without its per-call overhead
 
     d = np.asarray(diffs, dtype=np.float64)
     n, mean = d.size, float(d.mean())
@@ -130,7 +130,7 @@ def paired_t_p(diffs: np.ndarray) -> float:
     sd = float(d.std(ddof=1))
     if sd == 0.0:
         return 0.0
-    return float(2 * t.sf(abs(mean) / (sd / math.sqrt(n)), n - 1))
+    return float(2 * stdtr(n - 1, -abs(mean) / (sd / math.sqrt(n))))
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
@@ -153,14 +153,16 @@ def pairs_needed(mean: float, sd: float, alpha: float = ALPHA, power: float = PO
     two-sided paired t-test at level ``alpha`` with ``power``: the smallest n with
     n ≥ ((t_{n−1, 1−α/2} + t_{n−1, power})·sd/|mean|)². None when the mean is zero, or
     more than :data:`MAX_PAIRS_SEARCHED` would be needed."""
-    from scipy.stats import t
+    # Student's t quantile: what scipy.stats.t.ppf computes, without its argument checking,
+    # which made this search three quarters of a run's comparison time
+    from scipy.special import stdtrit
 
     if mean == 0 or not math.isfinite(mean) or not math.isfinite(sd):
         return None
     ratio = (sd / abs(mean)) ** 2
 
     def enough(n: int) -> bool:
-        return n >= (t.ppf(1 - alpha / 2, n - 1) + t.ppf(power, n - 1)) ** 2 * ratio
+        return n >= (stdtrit(n - 1, 1 - alpha / 2) + stdtrit(n - 1, power)) ** 2 * ratio
 
     if enough(MIN_PAIRS):
         return MIN_PAIRS

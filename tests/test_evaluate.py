@@ -73,7 +73,8 @@ def test_cli_end_to_end(tmp_path, grid_dir, reference_dir, distractor_dir, capsy
     # schema 2: per-image values under each cell, the comparisons and the verdicts sections
     assert all(len(v) == len(c["images"]) for c in cells for v in c["values"].values())
     comparisons = doc["comparisons"]
-    assert set(comparisons) == {"method", "tables", "duplicates_ignored", "entries"}
+    assert set(comparisons) == {"method", "coverage", "tables", "duplicates_ignored", "entries"}
+    assert comparisons["coverage"]["checkpoint"] == "all pairs" and comparisons["coverage"]["anchors"] == {}
     assert set(comparisons["tables"]) == {"checkpoint", "adapter", "weight", "baseline"}
     kinds = {e["kind"] for e in comparisons["entries"]}
     assert kinds == {"weight", "baseline"}  # one checkpoint, one adapter at two weights

@@ -1,0 +1,216 @@
+"""Comparisons at scale: which pairs the tables store beyond ``all_pairs_up_to``, and the
+pairs computed on demand giving the numbers a stored pair would have had."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import false_discovery_control
+
+from lycoris_eval.cli import main
+from lycoris_eval.compare_on_demand import paired_from_document
+from lycoris_eval.compare_view import choices, select
+from lycoris_eval.comparison_plan import PairPlan, families, make_plan
+from lycoris_eval.comparisons import PairedData, compare_all
+from lycoris_eval.config import EvalConfig
+from lycoris_eval.evaluate import evaluate
+
+from .helpers import make_grid
+
+
+def _all_pairs_by_definition(conds):
+    """The four tables as #13 defines them, written out pair by pair (no grouping)."""
+    out = set()
+    for a, b in itertools.combinations(conds, 2):
+        same = [a[i] == b[i] for i in range(3)]
+        if same == [False, True, True]:
+            out.add(("checkpoint", *sorted((a, b), key=str)))
+        elif a[1] is not None and b[1] is not None and same in ([True, False, True], [True, True, False]):
+            out.add(("adapter" if not same[1] else "weight", *sorted((a, b), key=str)))
+    out |= {("baseline", c, (c[0], None, 0.0)) for c in conds if c[1] is not None and (c[0], None, 0.0) in conds}
+    return out
+
+
+def _conditions(n_checkpoints, adapters=("x", "y"), weights=(0.5, 1.0)):
+    cks = [f"ck{i:02d}" for i in range(n_checkpoints)]
+    return [(c, None, 0.0) for c in cks] + [(c, a, w) for c in cks for a in adapters for w in weights]
+
+
+def test_small_runs_store_every_pair_of_the_definition():
+    conds = _conditions(4)
+    got = families(conds)
+    assert {(k, *sorted((a, b), key=str)) if k != "baseline" else (k, a, b) for k, a, b in got} == (
+        _all_pairs_by_definition(set(conds))
+    )
+    assert len(got) == len(set(got))
+
+
+def test_many_checkpoints_are_compared_with_their_anchor():
+    conds = _conditions(14)
+    plan = PairPlan(12, {"x": "ck03"}, "ck07")
+    got = families(conds, plan)
+    checkpoint = [(a, b) for k, a, b in got if k == "checkpoint"]
+    # per (adapter, weight): 13 pairs, each with that adapter's anchor (y and no adapter: the default)
+    assert len(checkpoint) == 13 * 5
+    for a, b in checkpoint:
+        anchor = {"x": "ck03"}.get(a[1], "ck07")
+        assert anchor in (a[0], b[0]) and a[1:] == b[1:]
+    assert sum(1 for k, *_ in got if k == "adapter") == 14 * 2  # 2 adapters: still every pair
+    assert sum(1 for k, *_ in got if k == "baseline") == 14 * 4
+    # all pairs would have been 91 per context
+    assert len(families(conds, PairPlan(20))) - len(got) == (91 - 13) * 5
+
+
+def test_many_adapters_and_weights():
+    adapters = [f"a{i}" for i in range(4)]
+    conds = _conditions(2, adapters, weights=(0.25, 0.5, 0.75, 1.0))
+    got = families(conds, PairPlan(3))
+    assert not [1 for k, *_ in got if k == "adapter"]  # 4 adapters > 3: on demand
+    weights = [(a[2], b[2]) for k, a, b in got if k == "weight"]
+    assert sorted(set(weights)) == [(0.25, 0.5), (0.5, 0.75), (0.75, 1.0)]  # neighbours only
+    assert len(weights) == 3 * 2 * 4
+
+
+def test_make_plan_picks_the_anchor_and_says_so():
+    cks = [f"ck{i}" for i in range(5)]
+    notes: list[str] = []
+    assert make_plan(cks, {"x": "ck3"}, None, 5, notes) == PairPlan(5) and notes == []  # not over the limit
+    plan = make_plan(cks, {"x": "ck3", "y": "ck3", "z": None}, None, 4, notes)
+    assert plan.anchor("x") == "ck3" and plan.anchor("z") == "ck3" and plan.anchor(None) == "ck3"
+    assert "trained on" in notes[-1] and "5 checkpoints (more than 4)" in notes[-1]
+    plan = make_plan(cks, {"x": "ck3"}, "models/ck1.safetensors [abc123]", 4, notes)
+    assert plan.anchor("x") == "ck3" and plan.anchor(None) == "ck1"  # a home wins for its adapter
+    plan = make_plan(cks, {}, None, 4, notes)
+    assert plan.anchor(None) == "ck0" and "--compare-to" in notes[-1]
+    plan = make_plan(cks, {}, "ck9", 4, notes)
+    assert plan.anchor(None) == "ck0" and "compare with 'ck9': no such checkpoint in this run" in notes[-2]
+
+
+# -- the same numbers stored or on demand --------------------------------------------
+class _Meta:
+    def __init__(self, checkpoint, adapter, weight, prompt, seed):
+        self.checkpoint, self.adapter, self.weight = checkpoint, adapter, weight
+        self.prompt, self.prompt_type, self.group, self.seed = prompt, "plain", None, seed
+
+
+def _synthetic(n_checkpoints=5, seeds=6):
+    rng = np.random.default_rng(11)
+    metas, values = [], {}
+    for c in range(n_checkpoints):
+        for adapter, weight in ((None, 0.0), ("x", 1.0)):
+            for p in range(2):
+                for s in range(seeds):
+                    m = _Meta(f"ck{c}", adapter, weight, f"p{p}", s)
+                    values[len(metas)] = {"image_similarity": float(rng.normal(0.05 * c, 0.1))}
+                    metas.append(m)
+    return metas, values
+
+
+def _document(metas, values, plan):
+    """A scores document as evaluate writes it: cells with per-image values, comparisons."""
+    cells: dict[tuple, dict] = {}
+    for i, m in enumerate(metas):
+        key = (m.checkpoint, m.adapter, m.weight, m.prompt)
+        cell = cells.setdefault(
+            key,
+            {
+                "checkpoint": m.checkpoint,
+                "adapter": m.adapter,
+                "weight": m.weight,
+                "prompt": m.prompt,
+                "prompt_type": m.prompt_type,
+                "group": None,
+                "image_seeds": [],
+                "values": {"image_similarity": []},
+            },
+        )
+        cell["image_seeds"].append(m.seed)
+        cell["values"]["image_similarity"].append(values[i]["image_similarity"])
+    data = PairedData.build(metas, {id(m): i for i, m in enumerate(metas)}, values, {})
+    comparisons = compare_all(data, ["image_similarity"], [], None, 1.0, plan)
+    doc = {"schema_version": 2, "cells": list(cells.values()), "summaries": [], "comparisons": comparisons}
+    doc["metrics"] = {"image_similarity": {}}
+    return json.loads(json.dumps(doc)), data
+
+
+def test_document_cells_pair_like_the_evaluation():
+    metas, values = _synthetic()
+    doc, data = _document(metas, values, PairPlan())
+    again = paired_from_document(doc)
+    assert set(again.by_condition) == set(data.by_condition)
+    for cond, items in data.by_condition.items():
+        assert {i: values[j] for i, j in items.items()} == {
+            i: again.values[j] for i, j in again.by_condition[cond].items()
+        }
+
+
+def test_a_pair_on_demand_has_the_numbers_it_would_have_had_stored():
+    metas, values = _synthetic()
+    full, _ = _document(metas, values, PairPlan())
+    partial, _ = _document(metas, values, PairPlan(3, {"x": "ck2"}, "ck0"))
+    assert partial["comparisons"]["coverage"]["checkpoint"] == "against an anchor"
+    stored = [e for e in partial["comparisons"]["entries"] if e["kind"] == "checkpoint"]
+    assert all(
+        {e["a"]["checkpoint"], e["b"]["checkpoint"]} & {"ck0" if e["a"]["adapter"] is None else "ck2"} for e in stored
+    )
+    assert "checkpoint:ck4" in choices(partial)
+    asked = select(partial, "ck3", "ck1")
+    assert asked["on_demand"] == 2 and all(e["on_demand"] for e in asked["entries"])
+    reference = {e["a"]["adapter"]: e for e in select(full, "ck3", "ck1")["entries"]}
+    assert select(full, "ck3", "ck1")["on_demand"] == 0
+    for e in asked["entries"]:
+        ref = reference[e["a"]["adapter"]]
+        for key in ("diff", "ci", "p", "n", "a_wins", "b_wins", "ties", "seeds"):
+            assert e[key] == ref[key], key
+    # q: Benjamini–Hochberg over the stored table plus the request
+    p = [e["p"] for e in stored] + [e["p"] for e in asked["entries"]]
+    q = false_discovery_control(p, method="bh")[-2:]
+    assert sorted(e["q"] for e in asked["entries"]) == pytest.approx(sorted(q))
+    # a stored pair is read back, not recomputed
+    again = select(partial, "ck2", "ck4")
+    assert [e for e in again["entries"] if e["a"]["adapter"] == "x"][0].get("on_demand") is None
+
+
+def test_an_evaluation_with_many_checkpoints_stores_anchored_pairs_and_answers_the_rest(tmp_path):
+    grid = tmp_path / "grid"
+    make_grid(grid, checkpoints=("ckA", "ckB", "ckC", "ckD"), adapters=(("styleA", 1.0),), seeds=(1, 2, 3, 4))
+    config = EvalConfig(metrics=("psnr_base", "ssim_base"), all_pairs_up_to=3, trained_on={"styleA": "ckC"})
+    doc = json.loads(json.dumps(evaluate(grid, config)))
+    section = doc["comparisons"]
+    assert section["coverage"]["checkpoint"] == "against an anchor"
+    assert section["coverage"]["anchors"]["styleA"] == "ckC"
+    pairs = {(e["a"]["checkpoint"], e["b"]["checkpoint"]) for e in section["entries"] if e["kind"] == "checkpoint"}
+    assert pairs == {("ckA", "ckC"), ("ckB", "ckC"), ("ckC", "ckD")}
+    assert any("4 checkpoints (more than 3)" in n for n in doc["run"]["notes"])
+    verdicts = {v["checkpoint"]: v["verdict"] for v in doc["verdicts"]["entries"]}
+    assert verdicts["ckC"] == "home" and all(verdicts[c] is not None for c in ("ckA", "ckB", "ckD"))
+    asked = select(doc, "ckA", "ckB")
+    assert asked["on_demand"] == 2 and {e["metric"] for e in asked["entries"]} == {"psnr_base", "ssim_base"}
+    full = json.loads(json.dumps(evaluate(grid, EvalConfig(metrics=("psnr_base", "ssim_base")))))
+    assert full["comparisons"]["coverage"]["checkpoint"] == "all pairs"
+    reference = {e["metric"]: e for e in select(full, "ckA", "ckB")["entries"]}
+    for e in asked["entries"]:
+        assert (e["diff"], e["ci"], e["p"]) == (
+            reference[e["metric"]]["diff"],
+            reference[e["metric"]]["ci"],
+            reference[e["metric"]]["p"],
+        )
+
+
+def test_cli_options_reach_the_evaluation(tmp_path, capsys):
+    grid = tmp_path / "grid"
+    make_grid(grid, checkpoints=("ckA", "ckB", "ckC"), adapters=(("styleA", 1.0),), seeds=(1, 2, 3))
+    out = tmp_path / "out"
+    argv = ["evaluate", str(grid), "--metrics", "psnr_base", "--all-pairs-up-to", "2", "--compare-to", "ckB"]
+    assert main([*argv, "--out", str(out), "--quiet"]) == 0
+    doc = json.loads((out / "scores.json").read_text())
+    assert doc["comparisons"]["coverage"]["anchors"] == {"(default)": "ckB"}
+    capsys.readouterr()
+    assert main(["compare", str(out), "ckA", "ckC"]) == 0
+    printed = capsys.readouterr().out
+    assert "on demand" in printed and "psnr" in printed.lower()
+    assert main(["evaluate", str(grid), "--all-pairs-up-to", "1", "--out", str(out), "--quiet"]) == 2
+    assert "at least 2" in capsys.readouterr().err
