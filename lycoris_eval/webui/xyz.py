@@ -19,7 +19,8 @@ from modules import scripts, shared
 
 from ..errors import SpecError
 from ..grid_spec import parse_weights
-from ..infotext import strip_adapter_tags
+from ..grouping import adapter_and_weight
+from ..infotext import adapter_tags, strip_adapter_tags
 from .host import _networks
 from .settings import outputs_root
 
@@ -151,12 +152,20 @@ def group_labels(p: Any, axis: str, xs: list[Any], labels: list[Any]) -> list[st
     add those words without the tags (``cat <lora:a:1>`` and ``cat <lora:a:0.5>`` share the
     stratum ``cat`` and pair; ``dog <lora:a:1>`` is ``dog`` and pairs with neither). When the
     first value is not in the prompt (S/R of the negative prompt only), the tags are not in the
-    infotext's prompt and the whole value stays the label, as before.
+    infotext's prompt and the whole value stays the label, as before. So does each of two
+    different values the cells could not tell apart (same words, and tags read as the same
+    adapter and weight, e.g. ``<lora:a:1:0.5>`` and ``<lora:a:1:1>``, text encoder and UNet
+    weights): blank, their images would collide seed by seed.
     """
     if axis in IDENTITY_AXES:
         return [""] * len(labels)
     if axis == PROMPT_SR and xs and len(xs) == len(labels) and str(xs[0]) in str(getattr(p, "prompt", "") or ""):
-        words = [strip_adapter_tags(str(x)) for x in xs]
+        keys = [(strip_adapter_tags(str(x)), adapter_and_weight(adapter_tags(str(x)))) for x in xs]
+        values_of: dict[tuple, set[str]] = {}
+        for key, x in zip(keys, xs):
+            values_of.setdefault(key, set()).add(str(x))
+        # (two baselines, <lora:a:0> and no tag, are the same condition: one of each seed counts)
+        words = [k[0] if len(values_of[k]) == 1 or k[1][0] is None else str(label) for k, label in zip(keys, labels)]
         return [""] * len(words) if len(set(words)) == 1 else words
     return [str(label) for label in labels]
 
