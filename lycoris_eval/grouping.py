@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .images import ImageRecord
-from .infotext import GROUP_KEY, adapter_tags, parse_infotext, strip_network_tags
+from .infotext import GROUP_KEY, AdapterTag, adapter_tags, parse_infotext, strip_network_tags
 
 PairKey = tuple[str | None, str, int]
 CellKey = tuple[str | None, str | None, float | None, str | None, str, str | None]
@@ -82,15 +82,8 @@ def describe(record: ImageRecord, run_record: dict[str, Any] | None = None) -> I
     if not tags and hashed:
         # the tags were removed from the prompt (some extensions do), the hashes say which
         adapter, weight = " + ".join(hashed), None
-    elif not tags or all(t.weight == 0 for t in tags):
-        # an adapter at weight 0 changes nothing: it is the baseline (X/Y/Z "<lora:x:0>")
-        adapter, weight = None, 0.0
-    elif len(tags) == 1:
-        adapter, weight = tags[0].name, tags[0].weight
     else:
-        adapter = " + ".join(f"{t.name}:{t.weight:g}" if t.weight is not None else t.name for t in tags)
-        weights = {t.weight for t in tags}
-        weight = weights.pop() if len(weights) == 1 else None
+        adapter, weight = adapter_and_weight(tags)
     prompt = strip_network_tags(info.prompt)
     return ImageMeta(
         record=record,
@@ -103,6 +96,18 @@ def describe(record: ImageRecord, run_record: dict[str, Any] | None = None) -> I
         seed=info.seed,
         group=info.params.get(GROUP_KEY) or None,
     )
+
+
+def adapter_and_weight(tags: list[AdapterTag]) -> tuple[str | None, float | None]:
+    """The (adapter, weight) a prompt's LoRA/LyCORIS tags make its image's condition."""
+    if not tags or all(t.weight == 0 for t in tags):
+        # an adapter at weight 0 changes nothing: it is the baseline (X/Y/Z "<lora:x:0>")
+        return None, 0.0
+    if len(tags) == 1:
+        return tags[0].name, tags[0].weight
+    adapter = " + ".join(f"{t.name}:{t.weight:g}" if t.weight is not None else t.name for t in tags)
+    weights = {t.weight for t in tags}
+    return adapter, weights.pop() if len(weights) == 1 else None
 
 
 def _from_run_record(record: ImageRecord, data: dict[str, Any]) -> ImageMeta:

@@ -107,6 +107,17 @@ def adapter_tags(prompt: str) -> list[AdapterTag]:
 
 def strip_network_tags(prompt: str) -> str:
     """Remove every ``<kind:...>`` extra-network tag and normalise whitespace."""
-    without = _RE_ANY_NETWORK.sub(" ", prompt)
-    without = re.sub(r"\s*,\s*(,\s*)+", ", ", without)
-    return " ".join(without.split()).strip(" ,")
+    return _tidy(_RE_ANY_NETWORK.sub(" ", prompt))
+
+
+def strip_adapter_tags(text: str) -> str:
+    """Remove only the LoRA/LyCORIS tags (``<lora|lyco|locon|loha|lokr:…>``), which the cells
+    read as their adapter and weight; other extra networks (hypernetworks…) stay, since
+    nothing else records them."""
+    return _tidy(_RE_NETWORK.sub(" ", text))
+
+
+def _tidy(text: str) -> str:
+    """Whitespace normalised, empty comma items and edge commas left by removed tags dropped."""
+    text = re.sub(r"\s*,\s*(,\s*)+", ", ", text)
+    return " ".join(text.split()).strip(" ,")

@@ -19,6 +19,8 @@ from modules import scripts, shared
 
 from ..errors import SpecError
 from ..grid_spec import parse_weights
+from ..grouping import adapter_and_weight
+from ..infotext import adapter_tags, strip_adapter_tags
 from .host import _networks
 from .settings import outputs_root
 
@@ -28,6 +30,7 @@ AXIS_ADAPTER = "LyCORIS: adapter"
 AXIS_WEIGHT = "LyCORIS: adapter weight"
 # axes whose labels never go into a cell's group (see wrap_draw_xyz_grid)
 IDENTITY_AXES = ("Seed", "Var. seed", "Checkpoint name", AXIS_ADAPTER, AXIS_WEIGHT)
+PROMPT_SR = "Prompt S/R"
 
 
 XYZ_DIR = "xyz-last"
@@ -89,21 +92,18 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
         if cell is None:
             return original(p, *args, **kwargs)
 
-        # The group names the plot's *other* conditions (CFG, steps…). Seeds are repetitions,
-        # not conditions; checkpoint, adapter and weight are read from each image's infotext
-        # into the cell itself. Labels of those axes would make every cell its own group, and
-        # no image could be paired across checkpoints or adapters at the same seed.
-        seed_axes = {
-            key
-            for key, axis in (("x_labels", "xyz_plot_x"), ("y_labels", "xyz_plot_y"), ("z_labels", "xyz_plot_z"))
-            if getattr(getattr(getattr(shared.state, axis, None), "axis", None), "label", "") in IDENTITY_AXES
+        groups = {
+            key: group_labels(
+                p, _axis_label(f"xyz_plot_{d}"), list(values.get(f"{d}s") or []), list(values.get(key) or [])
+            )
+            for d, key in (("x", "x_labels"), ("y", "y_labels"), ("z", "z_labels"))
         }
 
         def recording_cell(x: Any, y: Any, z: Any, ix: int, iy: int, iz: int) -> Any:
             res = cell(x, y, z, ix, iy, iz)
             if getattr(res, "images", None) and not (shared.state.interrupted or shared.state.skipped):
                 labels = [
-                    str(values[k][i]) if values.get(k) and k not in seed_axes else ""
+                    groups[k][i] if i < len(groups[k]) else ""
                     for k, i in (("x_labels", ix), ("y_labels", iy), ("z_labels", iz))
                 ]
                 # every image of the cell (batch count/size > 1), never the batch grid the
@@ -130,6 +130,44 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
 
     draw_xyz_grid._lycoris_eval = True  # type: ignore[attr-defined]
     xyz.draw_xyz_grid = draw_xyz_grid
+
+
+def _axis_label(state_name: str) -> str:
+    """The label of the axis the plot published in ``state.xyz_plot_x/y/z``."""
+    return getattr(getattr(getattr(shared.state, state_name, None), "axis", None), "label", "") or ""
+
+
+def group_labels(p: Any, axis: str, xs: list[Any], labels: list[Any]) -> list[str]:
+    """What each value of one axis adds to its cells' group (a stratum; "" adds nothing).
+
+    The group names the plot's *other* conditions (CFG, steps…). Seeds are repetitions, not
+    conditions; checkpoint, adapter and weight are read from each image's infotext into the
+    cell itself. Labels of those axes would make every cell its own group, and no image could
+    be paired across checkpoints or adapters at the same seed.
+
+    A *Prompt S/R* value is the text it puts into the prompt, so its LoRA/LyCORIS tags are
+    read from the infotext like the adapter axis's, and only the rest of the value is a
+    condition: values that differ only in tags (``<lora:a:0.5>``, ``<lora:a:1>``,
+    ``<lora:b:1>``, ``<lora:a:0>``, or no tag) add nothing, and values that also change words
+    add those words without the tags (``cat <lora:a:1>`` and ``cat <lora:a:0.5>`` share the
+    stratum ``cat`` and pair; ``dog <lora:a:1>`` is ``dog`` and pairs with neither). When the
+    first value is not in the prompt (S/R of the negative prompt only), the tags are not in the
+    infotext's prompt and the whole value stays the label, as before. So does each of two
+    different values the cells could not tell apart (same words, and tags read as the same
+    adapter and weight, e.g. ``<lora:a:1:0.5>`` and ``<lora:a:1:1>``, text encoder and UNet
+    weights): blank, their images would collide seed by seed.
+    """
+    if axis in IDENTITY_AXES:
+        return [""] * len(labels)
+    if axis == PROMPT_SR and xs and len(xs) == len(labels) and str(xs[0]) in str(getattr(p, "prompt", "") or ""):
+        keys = [(strip_adapter_tags(str(x)), adapter_and_weight(adapter_tags(str(x)))) for x in xs]
+        values_of: dict[tuple, set[str]] = {}
+        for key, x in zip(keys, xs):
+            values_of.setdefault(key, set()).add(str(x))
+        # (two baselines, <lora:a:0> and no tag, are the same condition: one of each seed counts)
+        words = [k[0] if len(values_of[k]) == 1 or k[1][0] is None else str(label) for k, label in zip(keys, labels)]
+        return [""] * len(words) if len(set(words)) == 1 else words
+    return [str(label) for label in labels]
 
 
 def _xyz_module() -> Any:

@@ -1,4 +1,5 @@
-"""scripts/xyz_grid.py (v1.10.1), reduced to AxisOption, axis_options and one cell's apply."""
+"""scripts/xyz_grid.py (v1.10.1), reduced to AxisOption, axis_options (Nothing, Seed, Steps,
+Prompt S/R as upstream) and one cell's apply."""
 
 from collections import namedtuple
 from copy import copy
@@ -29,6 +30,14 @@ def do_nothing(p, x, xs):
     pass
 
 
+def apply_prompt(p, x, xs):
+    if xs[0] not in p.prompt and xs[0] not in p.negative_prompt:
+        raise RuntimeError(f"Prompt S/R did not find {xs[0]} in prompt or negative prompt.")
+
+    p.prompt = p.prompt.replace(xs[0], x)
+    p.negative_prompt = p.negative_prompt.replace(xs[0], x)
+
+
 class AxisOption:
     def __init__(
         self,
@@ -55,6 +64,7 @@ axis_options = [
     AxisOption("Nothing", str, do_nothing),
     AxisOption("Seed", int, apply_field("seed")),
     AxisOption("Steps", int, apply_field("steps")),
+    AxisOption("Prompt S/R", str, apply_prompt, format_value=format_value),
 ]
 
 

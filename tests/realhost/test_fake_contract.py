@@ -87,6 +87,24 @@ def test_xyz_axis_option_and_draw_grid(realhost_dir):
     assert spec is not None
 
 
+def test_xyz_prompt_sr_as_upstream(realhost_dir):
+    """The fake's Prompt S/R axis: the same option (the value itself as its label) and the
+    same replacement in prompt and negative prompt as v1.10.1's."""
+    real = _real(realhost_dir, "scripts/xyz_grid.py")
+    fake = ast.parse((FAKE / "xyz_grid.py").read_text())
+
+    def option(tree: ast.Module) -> str:
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "AxisOption"]
+        return next(ast.dump(c) for c in calls if c.args and getattr(c.args[0], "value", None) == "Prompt S/R")
+
+    def function(tree: ast.Module, name: str) -> str:
+        return ast.dump(next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name))
+
+    assert option(fake) == option(real)
+    assert function(fake, "apply_prompt") == function(real, "apply_prompt")
+    assert function(fake, "format_value") == function(real, "format_value")
+
+
 def test_lora_extension_names_and_api(realhost_dir):
     real = _real(realhost_dir, "extensions-builtin/Lora/networks.py")
     assigned = {t.id for n in real.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
