@@ -8,7 +8,7 @@ import csv
 import io
 from typing import Any
 
-from .plots import _png, _pyplot
+from .plots import VERDICT_MARKS, _png, _pyplot, heatmap_layout
 from .report import fmt_metric
 
 CSV_COLUMNS = (
@@ -155,20 +155,26 @@ def verdict_heatmap_png(document: dict[str, Any]) -> bytes | None:
 
     adapters = sorted({v["adapter"] for v in rows})
     checkpoints = sorted({v["checkpoint"] for v in rows})
+    layout = heatmap_layout(len(adapters), len(checkpoints))  # many checkpoints: down the side
+    y_labels, x_labels = (checkpoints, adapters) if layout["transposed"] else (adapters, checkpoints)
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(checkpoints), 1.2 + 0.6 * len(adapters)))
+    width, height = layout["figsize"]
+    fig, ax = plt.subplots(figsize=(width + 0.3 * len(x_labels), height))
     for v in rows:
-        i, j = adapters.index(v["adapter"]), checkpoints.index(v["checkpoint"])
+        y, x = (v["checkpoint"], v["adapter"]) if layout["transposed"] else (v["adapter"], v["checkpoint"])
+        i, j = y_labels.index(y), x_labels.index(x)
         colour = VERDICT_COLOURS.get(v["verdict"], "#eeeeee")
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color=colour, alpha=0.55 if v["verdict"] else 0.3))
         label = v["verdict"] or "home unknown"
         if v["weights"] and v["verdict"] not in ("home", "not enough evidence"):
-            label += "\n@" + ", ".join(f"{w:g}" for w in v["weights"])
+            label += ("\n@" if layout["text"] else " @") + ", ".join(f"{w:g}" for w in v["weights"])
+        if not layout["text"]:
+            label = VERDICT_MARKS.get(v["verdict"], "") + (label[label.index(" @") :] if " @" in label else "")
         ax.text(j, i, label, ha="center", va="center", fontsize=7, color="#555" if not v["verdict"] else "black")
-    ax.set_xlim(-0.5, len(checkpoints) - 0.5)
-    ax.set_ylim(len(adapters) - 0.5, -0.5)
-    ax.set_xticks(range(len(checkpoints)), labels=checkpoints, rotation=30, ha="right")
-    ax.set_yticks(range(len(adapters)), labels=adapters)
+    ax.set_xlim(-0.5, len(x_labels) - 0.5)
+    ax.set_ylim(len(y_labels) - 0.5, -0.5)
+    ax.set_xticks(range(len(x_labels)), labels=x_labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(y_labels)), labels=y_labels, fontsize=None if layout["text"] else 7)
     ax.set_title("Does the adapter transfer? (against the checkpoint it was trained on)", fontsize=9)
     handles = [Patch(color=c, alpha=0.55, label=k) for k, c in VERDICT_COLOURS.items() if k]
     ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))

@@ -254,6 +254,9 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
     for v in (document.get("verdicts") or {}).get("entries", []):
         if v.get("verdict"):
             verdict_map.setdefault(v["adapter"], {})[v["checkpoint"]] = v["verdict"]
+    # the outline marks where each adapter was trained: the verdicts' home (the user's
+    # --trained-on wins over metadata there), else the metadata's base name
+    homes = (document.get("verdicts") or {}).get("home") or {}
     heatmaps = {}
     for name in metrics:
         values = [
@@ -270,7 +273,7 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
             "columns": checkpoints,
             "values": values,
             "higher_is_better": document["metrics"][name]["higher_is_better"],
-            "trained_on": {a: trained(a) for a in adapters},
+            "trained_on": {a: homes.get(a) or trained(a) for a in adapters},
             "verdicts": verdict_map,
         }
     return {
