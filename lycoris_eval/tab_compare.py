@@ -61,6 +61,12 @@ def compare_table(document: dict[str, Any], a: str, b: str, metric: str = "") ->
         note += "No difference in this table has an interval yet (too few seeds, or metrics without one)."
     if offer:
         note += f" To settle what is not clear yet: add about {plural(offer, 'seed')} per prompt."
+    if selection.get("on_demand"):
+        note += (
+            f" {plural(selection['on_demand'], 'row')} computed just now: this run stores each checkpoint's "
+            "comparison with an anchor only (many checkpoints); their q counts the stored table's tests plus "
+            "these, and Vendi and centroid distance need a run that stores the pair (--all-pairs-up-to)."
+        )
     return {"rows": rows, "selection": selection, "note": note, "offer": offer}
 
 

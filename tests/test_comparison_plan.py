@@ -17,6 +17,7 @@ from lycoris_eval.comparison_plan import PairPlan, families, make_plan
 from lycoris_eval.comparisons import PairedData, compare_all
 from lycoris_eval.config import EvalConfig
 from lycoris_eval.evaluate import evaluate
+from lycoris_eval.tab_compare import compare_table
 
 from .helpers import make_grid
 
@@ -169,6 +170,9 @@ def test_a_pair_on_demand_has_the_numbers_it_would_have_had_stored():
     p = [e["p"] for e in stored] + [e["p"] for e in asked["entries"]]
     q = false_discovery_control(p, method="bh")[-2:]
     assert sorted(e["q"] for e in asked["entries"]) == pytest.approx(sorted(q))
+    note = compare_table(partial, "ck3", "ck1")["note"]
+    assert "2 rows computed just now" in note and "--all-pairs-up-to" in note
+    assert "computed just now" not in compare_table(full, "ck3", "ck1")["note"]
     # a stored pair is read back, not recomputed
     again = select(partial, "ck2", "ck4")
     assert [e for e in again["entries"] if e["a"]["adapter"] == "x"][0].get("on_demand") is None
