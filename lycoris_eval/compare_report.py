@@ -107,6 +107,14 @@ def clearly_better_markdown(document: dict[str, Any]) -> list[str]:
         f"tests of its table (false discovery rate 5%; {tests} tests in {len(section.get('tables', {}))} tables). "
         "Pairs are the same prompt and seed."
     )
+    coverage = section.get("coverage") or {}
+    if coverage.get("checkpoint") == "against an anchor":
+        anchors = ", ".join(f"{a}: {c}" for a, c in coverage.get("anchors", {}).items())
+        lines.append(
+            f"More than {coverage.get('all_pairs_up_to')} checkpoints: each is compared with one anchor ({anchors}), "
+            "not with every other; any other pair: `python -m lycoris_eval compare SCORES A B`, the tab's Compare "
+            "view or the API, with the same numbers."
+        )
     lines.append("")
     if not clear:
         lines.append("* Nothing is clearly better yet.")

@@ -12,6 +12,7 @@ from scipy.stats import false_discovery_control
 
 from lycoris_eval.cli import main
 from lycoris_eval.compare_on_demand import paired_from_document
+from lycoris_eval.compare_report import clearly_better_markdown
 from lycoris_eval.compare_view import choices, select
 from lycoris_eval.comparison_plan import PairPlan, families, make_plan
 from lycoris_eval.comparisons import PairedData, compare_all
@@ -191,6 +192,8 @@ def test_an_evaluation_with_many_checkpoints_stores_anchored_pairs_and_answers_t
     assert any("4 checkpoints (more than 3)" in n for n in doc["run"]["notes"])
     verdicts = {v["checkpoint"]: v["verdict"] for v in doc["verdicts"]["entries"]}
     assert verdicts["ckC"] == "home" and all(verdicts[c] is not None for c in ("ckA", "ckB", "ckD"))
+    text = "\n".join(clearly_better_markdown(doc))
+    assert "More than 3 checkpoints: each is compared with one anchor ((default): ckC, styleA: ckC)" in text
     asked = select(doc, "ckA", "ckB")
     assert asked["on_demand"] == 2 and {e["metric"] for e in asked["entries"]} == {"psnr_base", "ssim_base"}
     full = json.loads(json.dumps(evaluate(grid, EvalConfig(metrics=("psnr_base", "ssim_base")))))
