@@ -111,7 +111,8 @@ def test_grid_job_then_evaluate_and_reports(api):
     report = c.get(f"{PREFIX}/runs/api1/report").json()
     assert report["summary"][1]["adapter_type"] == "LoRA"
     assert report["heatmaps"]["style_loss_base"]["rows"] == ["style_lora"]
-    assert report["heatmaps"]["style_loss_base"]["trained_on"] == {"style_lora": "base-a.safetensors"}
+    # the home the verdicts found for the metadata's "base-a.safetensors": the column it outlines
+    assert report["heatmaps"]["style_loss_base"]["trained_on"] == {"style_lora": "base-a"}
 
 
 def test_compare_route_reads_the_comparisons(api):
