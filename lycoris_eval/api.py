@@ -256,10 +256,9 @@ def _grid_routes(router: APIRouter, ctx: _Routes) -> None:
         return job.as_dict()
 
 
-EVALUATE_FIELDS = {"run_id", "folder", "images", "references", "distractors", "trigger", "metrics"} | {
-    "trained_on",
-    "compare_to",
-}
+EVALUATE_FIELDS = set(
+    "run_id folder images references distractors trigger metrics trained_on compare_to all_pairs_up_to".split()
+)
 
 
 def _evaluate_route(router: APIRouter, ctx: _Routes) -> None:
@@ -384,6 +383,7 @@ def _config_from_body(body: dict[str, Any], config: EvalConfig, folder: Callable
         trigger=trigger or None,
         trained_on=body.get("trained_on"),
         compare_to=body.get("compare_to"),
+        all_pairs_up_to=body.get("all_pairs_up_to"),
     )
 
 

@@ -9,24 +9,25 @@ so the difference, interval and p-value are the same numbers.
 
 What differs is what needs more than the document:
 
-* **q-value**: Benjamini–Hochberg over the stored table *plus* the request's own tests (the
-  stored entries keep theirs), so a requested pair is judged in the family the run planned
-  and never on its own;
+* **q-value**: a pair picked after the values were seen must not be judged on its own, so
+  Benjamini–Hochberg runs over every pair the table could hold: the stored tests, the
+  request's, and every pair never computed counted as p = 1 (conservative, and the same
+  whatever else was asked; the stored entries keep their own q);
 * **Vendi and centroid distance** need the DINOv2 vectors, which the document does not hold:
   those two are left out (evaluate with ``--all-pairs-up-to`` raised to store them).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from .comparison_plan import Condition, cond_order, is_complete
-from .comparisons import Item, PairedData, apply_fdr, compare_families
+from . import stats
+from .comparison_plan import Condition, cond_order, contexts, is_complete
+from .comparisons import Item, PairedData, compare_families, settle
 from .metrics import METRICS
 
 DIMS = ("checkpoint", "adapter", "weight")
-NOTE = "computed on demand: this pair is not stored (many checkpoints); q over the stored table plus this request"
+NOTE = "computed on demand (not stored): q counts every pair of its table as tested"
 
 
 def paired_from_document(document: dict[str, Any]) -> PairedData:
@@ -45,7 +46,7 @@ def paired_from_document(document: dict[str, Any]) -> PairedData:
         for n, seed in enumerate(cell.get("image_seeds") or []):
             if seed is None:
                 continue
-            item = (cell["prompt"], cell.get("prompt_type", "plain"), cell.get("group"), seed)
+            item = (cell["prompt"], cell.get("prompt_type", "unspecified"), cell.get("group"), seed)
             if item in slot:
                 duplicates += 1
                 continue
@@ -71,12 +72,13 @@ def wanted_pairs(data: PairedData, dim: str, a: Any, b: Any) -> list[tuple[str, 
     return sorted(out, key=lambda t: (cond_order(t[1]), cond_order(t[2])))
 
 
-def missing_entries(document: dict[str, Any], dim: str, a: Any, b: Any) -> list[dict[str, Any]]:
+def missing_entries(document: dict[str, Any], dim: str, a: Any, b: Any) -> tuple[list[dict[str, Any]], int]:
     """The comparisons of ``a`` with ``b`` (both values of ``dim``) the stored table lacks,
-    with q-values and statuses; empty when the table holds every pair."""
+    with q-values and statuses, and the number of tests their q-values count (0 and none
+    when the table holds every pair)."""
     section = document.get("comparisons") or {}
     if dim not in DIMS or is_complete(section, dim):
-        return []
+        return [], 0
     stored = [e for e in section.get("entries", []) if e["kind"] == dim]
     have = {_key(e["a"], e["b"]) for e in stored}
     data = paired_from_document(document)
@@ -86,15 +88,28 @@ def missing_entries(document: dict[str, Any], dim: str, a: Any, b: Any) -> list[
         if _key(_side(f[1]), _side(f[2])) not in have and _key(_side(f[2]), _side(f[1])) not in have
     ]
     if not wanted:
-        return []
+        return [], 0
     metrics = [m for m in document.get("metrics", {}) if m in METRICS]
     new = compare_families(wanted, data, metrics, document.get("summaries", []), None, 1.0)
-    family = [copy.deepcopy(e) for e in stored if e.get("p") is not None]
-    apply_fdr(family + new)  # sets q, status and seeds to add on ``new``; the copies are dropped
+    tests = full_family(data, dim, metrics)
+    stored_p = [e["p"] for e in stored if e["p"] is not None]
+    new_p = [e["p"] for e in new if e["p"] is not None]
+    # every pair the table could hold counts as tested; those never computed as p = 1
+    padding = [1.0] * max(0, tests - len(stored_p) - len(new_p))
+    q = stats.benjamini_hochberg(stored_p + new_p + padding)[len(stored_p) : len(stored_p) + len(new_p)]
+    settle(new, q, tests, clear_before=sum(1 for e in stored if e["clear"]))
     for entry in new:
         entry["on_demand"] = True
         entry["note"] = f"{entry['note']}; {NOTE}" if entry.get("note") else NOTE
-    return new
+    return new, tests
+
+
+def full_family(data: PairedData, kind: str, metrics: list[str]) -> int:
+    """Tests the table ``kind`` would hold with every pair stored: pairs × the metrics that
+    give a p-value (image-level ones; an upper bound where a pair lacks values)."""
+    with_p = sum(1 for m in metrics if METRICS[m].level == "image")
+    pairs = sum(len(m) * (len(m) - 1) // 2 for k, m in contexts(sorted(data.by_condition, key=cond_order)) if k == kind)
+    return pairs * with_p
 
 
 def _side(cond: Condition) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import csv
 import io
 from typing import Any
 
+from .comparison_plan import coverage_notes
 from .plots import VERDICT_MARKS, _png, _pyplot, heatmap_layout
 from .report import fmt_metric
 
@@ -107,14 +108,7 @@ def clearly_better_markdown(document: dict[str, Any]) -> list[str]:
         f"tests of its table (false discovery rate 5%; {tests} tests in {len(section.get('tables', {}))} tables). "
         "Pairs are the same prompt and seed."
     )
-    coverage = section.get("coverage") or {}
-    if coverage.get("checkpoint") == "against an anchor":
-        anchors = ", ".join(f"{a}: {c}" for a, c in coverage.get("anchors", {}).items())
-        lines.append(
-            f"More than {coverage.get('all_pairs_up_to')} checkpoints: each is compared with one anchor ({anchors}), "
-            "not with every other; any other pair: `python -m lycoris_eval compare SCORES A B`, the tab's Compare "
-            "view or the API, with the same numbers."
-        )
+    lines += coverage_notes(section.get("coverage") or {})
     lines.append("")
     if not clear:
         lines.append("* Nothing is clearly better yet.")
@@ -241,6 +235,7 @@ def text_comparison(selection: dict[str, Any], document: dict[str, Any]) -> str:
     if selection.get("on_demand"):
         lines.append(
             f"{plural(selection['on_demand'], 'row')} computed on demand (this run stores only some pairs): "
-            "q over the stored table plus this request; Vendi and centroid distance need a run that stores the pair"
+            f"q counts all {selection.get('on_demand_tests', 0)} tests of the table (p = 1 where not computed); "
+            "Vendi and centroid distance need a run that stores the pair (--all-pairs-up-to)"
         )
     return "\n".join(lines)

@@ -106,7 +106,7 @@ def select(document: dict[str, Any], a: str, b: str, filters: dict[str, Any] | N
     if val_a == val_b:
         raise InputError(f"a and b are the same {dim_a}: {val_a!r}")
     rows = []
-    computed = missing_entries(document, dim_a, val_a, val_b)
+    computed, family = missing_entries(document, dim_a, val_a, val_b)
     for entry in section["entries"] + computed:
         oriented = _orient(entry, dim_a, val_a, val_b)
         if oriented is not None and _keep(oriented, filters or {}):
@@ -114,6 +114,7 @@ def select(document: dict[str, Any], a: str, b: str, filters: dict[str, Any] | N
     kind = "baseline" if dim_a == "adapter" and None in (val_a, val_b) else dim_a
     return {
         "on_demand": sum(1 for e in rows if e.get("on_demand")),
+        "on_demand_tests": family,
         "a": a,
         "b": b,
         "kind": kind,

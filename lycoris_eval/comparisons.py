@@ -291,25 +291,34 @@ def apply_fdr(entries: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     table's count of tests and clear differences."""
     tables: dict[str, dict[str, int]] = {}
     for kind in KINDS:
-        members = [e for e in entries if e["kind"] == kind and e["p"] is not None]
-        for entry, q in zip(members, stats.benjamini_hochberg([e["p"] for e in members])):
-            entry["q"] = q
-            if entry["status"] == STATUS_SAME:
-                continue
-            lo, hi = entry["ci"]
-            if q <= stats.ALPHA and (lo > 0 or hi < 0):
-                a_better = (entry["diff"] > 0) == entry["higher_is_better"]
-                entry.update(status=STATUS_A if a_better else STATUS_B, better="a" if a_better else "b", clear=True)
-        clear = sum(1 for e in members if e["clear"])
-        # BH rejects at p ≤ α·k/m: a new clear difference must reach about α·(clear + 1)/m
-        level = stats.ALPHA * (clear + 1) / max(1, len(members))
-        for entry in entries:
-            if entry["kind"] == kind and entry["status"] in (STATUS_UNCLEAR, STATUS_FEW):
-                entry.update(_suggest(entry, entry.get("_sd", float("nan")), level))
-        tables[kind] = {"tests": len(members), "clear": clear}
-    for entry in entries:
-        entry.pop("_sd", None)
+        own = [e for e in entries if e["kind"] == kind]
+        p_values = [e["p"] for e in own if e["p"] is not None]
+        clear = settle(own, stats.benjamini_hochberg(p_values), len(p_values))
+        tables[kind] = {"tests": len(p_values), "clear": clear}
     return tables
+
+
+def settle(entries: list[dict[str, Any]], q_values: Sequence[float], tests: int, clear_before: int = 0) -> int:
+    """Give the entries of one table their q (``q_values`` in the order of the entries with
+    a p-value), status and seeds to add, out of a family of ``tests`` tests of which
+    ``clear_before`` others are clear; returns how many of ``entries`` are clear."""
+    members = [e for e in entries if e["p"] is not None]
+    for entry, q in zip(members, q_values):
+        entry["q"] = q
+        if entry["status"] == STATUS_SAME:
+            continue
+        lo, hi = entry["ci"]
+        if q <= stats.ALPHA and (lo > 0 or hi < 0):
+            a_better = (entry["diff"] > 0) == entry["higher_is_better"]
+            entry.update(status=STATUS_A if a_better else STATUS_B, better="a" if a_better else "b", clear=True)
+    clear = sum(1 for e in members if e["clear"])
+    # BH rejects at p ≤ α·k/m: a new clear difference must reach about α·(clear + 1)/m
+    level = stats.ALPHA * (clear_before + clear + 1) / max(1, tests)
+    for entry in entries:
+        if entry["status"] in (STATUS_UNCLEAR, STATUS_FEW):
+            entry.update(_suggest(entry, entry.get("_sd", float("nan")), level))
+        entry.pop("_sd", None)
+    return clear
 
 
 def _suggest(entry: dict[str, Any], sd: float, level: float) -> dict[str, Any]:

@@ -118,6 +118,7 @@ def with_request(
     trigger: Mapping[str, str] | Iterable[str] | None = None,
     trained_on: Mapping[str, str] | Iterable[str] | None = None,
     compare_to: str | None = None,
+    all_pairs_up_to: int | None = None,
 ) -> EvalConfig:
     """A copy of ``config`` with one request's fields applied; ``config`` is not changed.
 
@@ -126,7 +127,8 @@ def with_request(
     (``None``/empty: none); ``trigger``: ``{word: text}`` or ``WORD=TEXT`` items (``None``:
     no mapping); ``trained_on``: ``{adapter: checkpoint}`` or ``ADAPTER=CHECKPOINT`` items
     (``None``: keep the config's); ``compare_to``: the checkpoint others are compared with
-    in runs with many checkpoints (``None``: keep the config's). Raises :class:`SpecError` whose ``field`` is the keyword at fault.
+    in runs with many checkpoints, ``all_pairs_up_to``: how many checkpoints (adapters,
+    weights) are compared pairwise before anchors are used (``None``: keep the config's). Raises :class:`SpecError` whose ``field`` is the keyword at fault.
     """
     changes: dict[str, Any] = {}
     if metrics is not None:
@@ -146,6 +148,10 @@ def with_request(
         if not isinstance(compare_to, str) or not compare_to.strip():
             raise SpecError("compare_to", "must be a checkpoint name")
         changes["compare_to"] = compare_to.strip()
+    if all_pairs_up_to is not None:
+        if isinstance(all_pairs_up_to, bool) or not isinstance(all_pairs_up_to, int) or all_pairs_up_to < 2:
+            raise SpecError("all_pairs_up_to", f"must be a whole number of at least 2, got {all_pairs_up_to!r}")
+        changes["all_pairs_up_to"] = all_pairs_up_to
     changes["reference_dir"] = Path(reference) if reference is not None else None
     if isinstance(distractors, (str, Path)):
         raise SpecError("distractors", "must be a list of folders")

@@ -34,7 +34,7 @@ from .aggregate import TRUST_METRICS, ImageTable, cell_dict, clean_json, metric_
 from .aggregate import summaries as summarise_groups
 from .aggregate import trust as trust_results
 from .cache import FeatureCache, NullCache
-from .comparison_plan import make_plan
+from .comparison_plan import coverage_notes, make_plan
 from .comparisons import PairedData, compare_all
 from .config import EvalConfig
 from .encoders import Encoder, EncoderOptions, make_encoder, pooled, release_pool
@@ -226,9 +226,10 @@ class Evaluation:
             adapters = self._adapters(scored, log.notes)
             homes = adapter_homes(adapters, scored, c.trained_on, log.notes)
             paired = PairedData.build(scored, {id(m): table.index(m) for m in scored}, table.values, table.dino)
-            checkpoints = sorted({m.checkpoint for m in scored if m.checkpoint})
+            checkpoints = {cond[0] for cond in paired.by_condition}  # None: images naming no checkpoint
             plan = make_plan(checkpoints, homes[0], c.compare_to, c.all_pairs_up_to, log.notes)
             comparisons = compare_all(paired, metrics, rows, target_dino, c.vendi_q, plan)
+            log.notes.extend(coverage_notes(comparisons["coverage"], ("adapter", "weight")))
             if paired.duplicates:
                 log.notes.append(
                     f"{paired.duplicates} image(s) repeat the checkpoint, adapter, weight, prompt and seed of another "

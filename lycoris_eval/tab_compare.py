@@ -51,22 +51,25 @@ def compare_table(document: dict[str, Any], a: str, b: str, metric: str = "") ->
         )
     offer = suggested_seeds(selection["entries"])
     tests = selection["table"].get("tests", 0)
+    fresh = selection.get("on_demand", 0)
     note = f"**A** = {a}, **B** = {b} ({selection['kind']} table; ↓ = lower is better). "
-    if tests:
+    if tests and len(rows) > fresh:
         note += (
             f"Clear = 95% interval excluding 0 and q ≤ 0.05 after Benjamini–Hochberg over the {tests} tests "
             "of this table."
         )
-    else:
+    elif not fresh:
         note += "No difference in this table has an interval yet (too few seeds, or metrics without one)."
+    if fresh:
+        stored = ((document.get("comparisons") or {}).get("coverage") or {}).get(selection["kind"], "some pairs")
+        note += (
+            f" {plural(fresh, 'row')} computed just now: this run's {selection['kind']} table stores {stored} only. "
+            f"Their q counts all {selection.get('on_demand_tests', 0)} tests the table could hold (p = 1 where not "
+            "computed), so a pair picked after seeing the values is not judged on its own; Vendi and centroid "
+            "distance need a run that stores the pair (--all-pairs-up-to)."
+        )
     if offer:
         note += f" To settle what is not clear yet: add about {plural(offer, 'seed')} per prompt."
-    if selection.get("on_demand"):
-        note += (
-            f" {plural(selection['on_demand'], 'row')} computed just now: this run stores each checkpoint's "
-            "comparison with an anchor only (many checkpoints); their q counts the stored table's tests plus "
-            "these, and Vendi and centroid distance need a run that stores the pair (--all-pairs-up-to)."
-        )
     return {"rows": rows, "selection": selection, "note": note, "offer": offer}
 
 

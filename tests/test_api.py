@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import make_set, pattern, small_scoring_settings
+from .helpers import make_grid, make_set, pattern, small_scoring_settings
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "openapi-lycoris-eval.json"
 PREFIX = "/lycoris-eval/v1"
@@ -215,6 +215,23 @@ def test_paths_outside_the_roots_are_403(api, tmp_path):
     api.shared.opts.lycoris_eval_allowed_roots = str(extra)
     ok = c.post(f"{PREFIX}/evaluate", json={"folder": str(extra), "metrics": ["vendi"]})
     assert ok.status_code == 200, ok.text
+
+
+def test_evaluate_takes_the_comparison_plan(api, tmp_path):
+    c = api.client
+    grid = tmp_path / "grid"
+    make_grid(grid, checkpoints=("ckA", "ckB", "ckC"), adapters=(("styleA", 1.0),), seeds=(1, 2, 3))
+    api.shared.opts.lycoris_eval_allowed_roots = str(tmp_path)
+    body = {"folder": str(grid), "metrics": ["psnr_base"], "all_pairs_up_to": 2, "compare_to": "ckB"}
+    doc = c.post(f"{PREFIX}/evaluate", json=body).json()
+    assert doc["comparisons"]["coverage"]["anchors"] == {"(default)": "ckB"}
+    pairs = {(e["a"]["checkpoint"], e["b"]["checkpoint"]) for e in doc["comparisons"]["entries"]}
+    assert pairs == {("ckA", "ckB"), ("ckB", "ckC")}
+    for bad in (1, "3", True):
+        response = c.post(f"{PREFIX}/evaluate", json={**body, "all_pairs_up_to": bad})
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "all_pairs_up_to"]
+    response = c.post(f"{PREFIX}/evaluate", json={**body, "compare_to": ""})
+    assert response.status_code == 422 and "compare_to: must be a checkpoint name" in response.text
 
 
 def test_uploads_limits_and_bad_data(api):

@@ -41,13 +41,64 @@ def _conditions(n_checkpoints, adapters=("x", "y"), weights=(0.5, 1.0)):
     return [(c, None, 0.0) for c in cks] + [(c, a, w) for c in cks for a in adapters for w in weights]
 
 
-def test_small_runs_store_every_pair_of_the_definition():
+def _order_of_13(conds):
+    """The order #13's tables had: conditions sorted, every i < j pair classified, then the
+    baseline pairs, stable-sorted by table."""
+    key = lambda c: (str(c[0] or ""), c[1] is not None, str(c[1] or ""), -1.0 if c[2] is None else c[2])  # noqa: E731
+    conds = sorted(set(conds), key=key)
+    out = []
+    for i, a in enumerate(conds):
+        for b in conds[i + 1 :]:
+            same = [a[k] == b[k] for k in range(3)]
+            if same == [False, True, True]:
+                out.append(("checkpoint", a, b))
+            elif a[1] is not None and b[1] is not None and same in ([True, False, True], [True, True, False]):
+                out.append(("adapter" if not same[1] else "weight", a, b))
+    out += [("baseline", a, (a[0], None, 0.0)) for a in conds if a[1] is not None and (a[0], None, 0.0) in conds]
+    order = ("checkpoint", "adapter", "weight", "baseline")
+    return sorted(out, key=lambda t: order.index(t[0]))
+
+
+def test_small_runs_store_every_pair_of_the_definition_in_the_same_order():
     conds = _conditions(4)
     got = families(conds)
     assert {(k, *sorted((a, b), key=str)) if k != "baseline" else (k, a, b) for k, a, b in got} == (
         _all_pairs_by_definition(set(conds))
     )
-    assert len(got) == len(set(got))
+    assert got == _order_of_13(conds)
+    odd = [(None, None, 0.0), (None, "x", 1.0), ("ck1", "x", 1.0), ("ck1", "x", 0.5), ("ck0", None, 0.0)]
+    assert families(odd) == _order_of_13(odd)  # images naming no checkpoint included
+
+
+def test_a_context_within_the_limit_keeps_every_pair_and_a_missing_anchor_is_replaced():
+    conds = _conditions(14, adapters=("x",), weights=(1.0,)) + [(f"ck{i:02d}", "x", 0.5) for i in range(3, 6)]
+    got = families(conds, PairPlan(12, {"x": "ck03"}, "ck07"))
+    small = {(a[0], b[0]) for k, a, b in got if k == "checkpoint" and a[1:] == ("x", 0.5)}
+    assert small == {("ck03", "ck04"), ("ck03", "ck05"), ("ck04", "ck05")}  # 3 checkpoints: every pair
+    no_adapter = {(a[0], b[0]) for k, a, b in got if k == "checkpoint" and a[1] is None}
+    assert len(no_adapter) == 13 and all("ck07" in pair for pair in no_adapter)
+    # the anchor ck03 lacks weight 1 of x: the default ck07 takes its place, else the first named
+    gone = [c for c in conds if c != ("ck03", "x", 1.0)]
+    pairs = {
+        (a[0], b[0])
+        for k, a, b in families(gone, PairPlan(12, {"x": "ck03"}, "ck07"))
+        if k == "checkpoint" and a[1:] == ("x", 1.0)
+    }
+    assert len(pairs) == 12 and all("ck07" in pair for pair in pairs)
+    pairs = {
+        (a[0], b[0])
+        for k, a, b in families(gone, PairPlan(12, {"x": "ck03"}, None))
+        if k == "checkpoint" and a[1:] == ("x", 1.0)
+    }
+    assert len(pairs) == 12 and all("ck00" in pair for pair in pairs)
+
+
+def test_images_naming_no_checkpoint_never_become_the_anchor():
+    conds = [(None, None, 0.0), (None, "x", 1.0)] + _conditions(3, adapters=("x",), weights=(1.0,))
+    plan = make_plan({c[0] for c in conds}, {"x": None}, None, 3)
+    assert plan.default_anchor == "ck00"  # 4 checkpoints counted (the unnamed one too), none of them None
+    pairs = [(a[0], b[0]) for k, a, b in families(conds, plan) if k == "checkpoint"]
+    assert len(pairs) == 6 and all("ck00" in pair for pair in pairs)
 
 
 def test_many_checkpoints_are_compared_with_their_anchor():
@@ -78,17 +129,25 @@ def test_many_adapters_and_weights():
 
 def test_make_plan_picks_the_anchor_and_says_so():
     cks = [f"ck{i}" for i in range(5)]
+    members = [(c, "z", 1.0) for c in cks]
+
+    def anchor(plan, adapter):
+        return plan.anchor(adapter, [(c, adapter, 1.0) for c in cks])[0]
+
     notes: list[str] = []
     assert make_plan(cks, {"x": "ck3"}, None, 5, notes) == PairPlan(5) and notes == []  # not over the limit
     plan = make_plan(cks, {"x": "ck3", "y": "ck3", "z": None}, None, 4, notes)
-    assert plan.anchor("x") == "ck3" and plan.anchor("z") == "ck3" and plan.anchor(None) == "ck3"
+    assert anchor(plan, "x") == "ck3" and anchor(plan, "z") == "ck3" and anchor(plan, None) == "ck3"
     assert "trained on" in notes[-1] and "5 checkpoints (more than 4)" in notes[-1]
     plan = make_plan(cks, {"x": "ck3"}, "models/ck1.safetensors [abc123]", 4, notes)
-    assert plan.anchor("x") == "ck3" and plan.anchor(None) == "ck1"  # a home wins for its adapter
+    assert anchor(plan, "x") == "ck3" and anchor(plan, None) == "ck1"  # a home wins for its adapter
     plan = make_plan(cks, {}, None, 4, notes)
-    assert plan.anchor(None) == "ck0" and "--compare-to" in notes[-1]
+    assert anchor(plan, None) == "ck0" and "--compare-to" in notes[-1]
     plan = make_plan(cks, {}, "ck9", 4, notes)
-    assert plan.anchor(None) == "ck0" and "compare with 'ck9': no such checkpoint in this run" in notes[-2]
+    assert anchor(plan, None) == "ck0" and "compare with 'ck9': no such checkpoint in this run" in notes[-2]
+    make_plan(cks, {}, "ck2", 5, notes)
+    assert notes[-1] == "compare with ck2: not needed, every pair of the 5 checkpoints is compared"
+    assert plan.anchor("z", members[1:])[0] == "ck1"  # the default ck0 lacks this context
 
 
 # -- the same numbers stored or on demand --------------------------------------------
@@ -167,10 +226,12 @@ def test_a_pair_on_demand_has_the_numbers_it_would_have_had_stored():
         ref = reference[e["a"]["adapter"]]
         for key in ("diff", "ci", "p", "n", "a_wins", "b_wins", "ties", "seeds"):
             assert e[key] == ref[key], key
-    # q: Benjamini–Hochberg over the stored table plus the request
+    # q: Benjamini–Hochberg over every pair the table could hold (5 checkpoints: 10 pairs in
+    # each of 2 contexts), the stored, the asked and the never computed (p = 1)
+    assert asked["on_demand_tests"] == 20
     p = [e["p"] for e in stored] + [e["p"] for e in asked["entries"]]
-    q = false_discovery_control(p, method="bh")[-2:]
-    assert sorted(e["q"] for e in asked["entries"]) == pytest.approx(sorted(q))
+    q = false_discovery_control(p + [1.0] * (20 - len(p)), method="bh")[len(stored) : len(p)]
+    assert [e["q"] for e in asked["entries"]] == pytest.approx(list(q))
     note = compare_table(partial, "ck3", "ck1")["note"]
     assert "2 rows computed just now" in note and "--all-pairs-up-to" in note
     assert "computed just now" not in compare_table(full, "ck3", "ck1")["note"]
@@ -221,3 +282,21 @@ def test_cli_options_reach_the_evaluation(tmp_path, capsys):
     assert "on demand" in printed and "psnr" in printed.lower()
     assert main(["evaluate", str(grid), "--all-pairs-up-to", "1", "--out", str(out), "--quiet"]) == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_many_adapters_are_said_and_their_pairs_judged_in_the_whole_table(tmp_path):
+    grid = tmp_path / "grid"
+    make_grid(grid, checkpoints=("ckA",), adapters=tuple((f"s{i}", 1.0) for i in range(4)), seeds=(1, 2, 3, 4))
+    doc = json.loads(json.dumps(evaluate(grid, EvalConfig(metrics=("psnr_base", "ssim_base"), all_pairs_up_to=3))))
+    section = doc["comparisons"]
+    assert section["coverage"]["adapter"] == "on demand" and section["tables"]["adapter"]["tests"] == 0
+    assert "More than 3 adapters: adapter-vs-adapter comparisons are not stored." in doc["run"]["notes"]
+    assert "More than 3 adapters" in "\n".join(clearly_better_markdown(doc))
+    asked = select(doc, "adapter:s0", "adapter:s2")
+    assert asked["on_demand"] == 2 and asked["on_demand_tests"] == 6 * 2  # C(4, 2) pairs × 2 metrics
+    p = [e["p"] for e in asked["entries"]]
+    q = false_discovery_control(p + [1.0] * 10, method="bh")[:2]
+    assert [e["q"] for e in asked["entries"]] == pytest.approx(list(q))
+    note = compare_table(doc, "adapter:s0", "adapter:s2")["note"]
+    assert "this run's adapter table stores on demand only" in note and "all 12 tests" in note
+    assert "No difference in this table has an interval yet" not in note
