@@ -5,6 +5,7 @@ plot's own Prompt S/R axis swapping LoRA tags, whose images pair across weights.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from PIL import Image
 
@@ -20,19 +21,7 @@ def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     lora, loha = host.build.adapter("lora"), host.build.adapter("loha")
     args = [checkpoint_axis, "", checkpoints, adapter_axis, "", [lora, loha]]
     args += [weight_axis, "0.5, 1", [], True, False, False, False, False, False, False, 0, False]
-    body = {
-        "prompt": "a red barn",
-        "steps": 4,
-        "width": 64,
-        "height": 64,
-        "seed": 300,
-        "n_iter": 2,
-        "script_name": "x/y/z plot",
-        "script_args": args,
-    }
-    response = api.post("/sdapi/v1/txt2img", json=body, timeout=600)
-    assert response.status_code == 200, response.text[:2000]
-    folder = host.root.joinpath(*XYZ_DIR)
+    folder = _plot(api, host, "a red barn", args)
     files = sorted(folder.glob("*.png"))
     assert len(files) == 2 * 2 * 2 * 2, [f.name for f in files]  # checkpoints × adapters × weights × batch count
     for path in files:
@@ -53,6 +42,16 @@ def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     assert document["adapters"][lora]["base_model_version"] == "sd_v1"
 
 
+def _plot(api, host, prompt: str, args: list) -> Path:
+    """An X/Y/Z plot through the host's own API (64×64, 4 steps, seeds 300 and 301); the
+    folder our capture kept its cells in."""
+    body = {"prompt": prompt, "steps": 4, "width": 64, "height": 64, "seed": 300, "n_iter": 2}
+    body |= {"script_name": "x/y/z plot", "script_args": args}
+    response = api.post("/sdapi/v1/txt2img", json=body, timeout=600)
+    assert response.status_code == 200, response.text[:2000]
+    return host.root.joinpath(*XYZ_DIR)
+
+
 def _evaluate(api, folder, metrics: list[str]) -> dict:
     result = api.post("/lycoris-eval/v1/evaluate", json={"folder": str(folder), "metrics": metrics}, timeout=600)
     assert result.status_code in (200, 202), result.text[:2000]
@@ -69,19 +68,7 @@ def test_xyz_prompt_sr_over_lora_tags_pairs_across_weights(api, host):
     tags = [f"<lora:{lora}:{w}>" for w in ("0.5", "1", "0")]
     args = [sr, ", ".join(tags), [], sr, "barn, house", [], 0, "", []]
     args += [True, False, False, False, False, False, False, 0, False]
-    body = {
-        "prompt": f"a red barn, {tags[0]}",
-        "steps": 4,
-        "width": 64,
-        "height": 64,
-        "seed": 300,
-        "n_iter": 2,
-        "script_name": "x/y/z plot",
-        "script_args": args,
-    }
-    response = api.post("/sdapi/v1/txt2img", json=body, timeout=600)
-    assert response.status_code == 200, response.text[:2000]
-    folder = host.root.joinpath(*XYZ_DIR)
+    folder = _plot(api, host, f"a red barn, {tags[0]}", args)
     assert len(list(folder.glob("*.png"))) == 3 * 2 * 2  # weights × words × batch count
     document = _evaluate(api, folder, ["vendi", "psnr_base"])
     cells = document["cells"]
