@@ -185,6 +185,8 @@ def encode_features(
     if not fingerprints:
         return report
     cache = FeatureCache(config.cache_dir)
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    reader = ray.remote(num_cpus=0)(FileReader).options(scheduling_strategy=here).remote()
     try:
         rows = (
             row
@@ -192,8 +194,6 @@ def encode_features(
             if any(cache.get(fingerprints[n], h) is None for n in row["names"] for h in row["shas"])
         )
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        reader = ray.remote(num_cpus=0)(FileReader).options(scheduling_strategy=here).remote()
         kwargs = {"config": config, "metrics": metrics, "threads": None if gpus else _threads(), "reader": reader}
         for window in windows(rows, window_images):
             dataset = ray.data.from_items(window).map_batches(
@@ -213,9 +213,9 @@ def encode_features(
                 report.from_bytes += row["source"] == "bytes"
             report.chunks += len(window)
             report.windows += 1
-        ray.kill(reader)
         return report
     finally:
+        ray.kill(reader)
         cache.close()
 
 
