@@ -23,9 +23,10 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..report import write_atomic
 from ..run_store import RunStore, append_record, cell_line
+from .merge_index import Merger
 from .plan import DEFAULT_CHUNK, Chunk, ChunkQueue, make_chunks
 from .preflight import Prepared, host_info
-from .store import done_keys, merge, shard_path
+from .store import done_keys, line_files, merge, merger, shard_path
 from .worker import SweepWorker
 
 # chunks queued at each actor: the next starts as soon as one ends, without waiting for the driver
@@ -88,8 +89,9 @@ def run_sweep(prepared: Prepared, options: SweepOptions) -> SweepResult:
     store.open(spec, host_info(prepared))
     names = [c.name for c in prepared.checkpoints]
     order = [job.key for job in spec.plan(names)]
-    merge(store, order)  # fold in the shards of an earlier, interrupted sweep
-    done = done_keys(store)
+    lines = merger(store)  # what earlier merges read (the saved index, checked against the files)
+    merge(store, order, lines)  # fold in the shards of an earlier, interrupted sweep: only their new lines
+    done = done_keys(store, lines)
     result = SweepResult(store.run_id, store.dir, len(order), len(done & set(order)))
     result.workers = {url: WorkerStats(url) for url in prepared.facts}
     chunks = make_chunks(spec, names, done, options.chunk_size)
@@ -100,12 +102,12 @@ def run_sweep(prepared: Prepared, options: SweepOptions) -> SweepResult:
             ray.init(address=options.ray_address, num_cpus=options.num_cpus, log_to_driver=False)
         init_s = time.monotonic() - t0
         try:
-            _dispatch(prepared, options, store, chunks, result)
+            _dispatch(prepared, options, store, lines, chunks, result)
             result.ray_s += init_s
         finally:
             if own_ray:
                 ray.shutdown()
-    result.counts = merge(store, order)
+    result.counts = merge(store, order, lines)
     result.wall_s = time.monotonic() - started
     _write_summary(store, result)
     return result
@@ -125,7 +127,12 @@ def _make_actors(prepared: Prepared, options: SweepOptions, store: RunStore) -> 
 
 
 def _dispatch(
-    prepared: Prepared, options: SweepOptions, store: RunStore, chunks: list[Chunk], result: SweepResult
+    prepared: Prepared,
+    options: SweepOptions,
+    store: RunStore,
+    lines: Merger,
+    chunks: list[Chunk],
+    result: SweepResult,
 ) -> None:
     from tqdm import tqdm
 
@@ -156,7 +163,7 @@ def _dispatch(
             try:
                 report = ray.get(ready[0])
             except (ray.exceptions.RayError, OSError) as exc:  # the actor died, or failed writing
-                report = _lost_chunk(store, chunk, f"worker for {url} failed: {type(exc).__name__}: {exc}")
+                report = _lost_chunk(store, lines, chunk, f"worker for {url} failed: {type(exc).__name__}: {exc}")
             _account(stats, report, result, bar)
             if report["unreachable"]:
                 was_alive = url in alive
@@ -185,9 +192,11 @@ def _account(stats: WorkerStats, report: dict[str, Any], result: SweepResult, ba
     bar.update(len(report["done"]) + len(report["failed"]))
 
 
-def _lost_chunk(store: RunStore, chunk: Chunk, error: str) -> dict[str, Any]:
-    """A chunk whose actor died: what its files say was finished is kept, the rest is redone."""
-    finished = done_keys(store)
+def _lost_chunk(store: RunStore, lines: Merger, chunk: Chunk, error: str) -> dict[str, Any]:
+    """A chunk whose actor died: what its files say was finished is kept, the rest is redone
+    (reading only the lines written since the last look)."""
+    lines.refresh(line_files(store))
+    finished = {job.key for job in chunk.jobs if (e := lines.entries.get(job.key)) is not None and lines.is_done(e)}
     return {
         "done": [],
         "failed": {},

@@ -12,20 +12,28 @@ count (CPU kernels round differently, about 1e-8 relative, for another batch com
 or thread count; the same bits need the same kind of processor). What still runs on the driver: decoding baseline/adapter
 pairs for PSNR/SSIM, encoding the prompts (CLIP text), and the set statistics.
 
-The driver reads the image bytes (the run folder is on its disk) and ships them with the
-rows, so pool actors on other machines need no shared file system.
+A pool row carries the chunk's image paths, sizes and content hashes, never the bytes: an
+actor that sees the run folder (same machine, or a shared file system: the file is there,
+its size and SHA-256 match) reads the files itself; one that does not asks a reader actor
+pinned on the driver's node for the bytes of that row only. Rows go to Ray Data in windows
+of at most ``window_images`` images, one dataset after another, so neither the driver nor
+the object store ever holds a whole run's rows (3.5 M images: 1.4 TB of PNGs).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import tempfile
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..cache import FeatureCache
 from ..config import EvalConfig
@@ -36,11 +44,44 @@ from ..images import ImageRecord
 from ..metrics import METRICS
 from ..scan import run_store_records
 
+# images in one Ray Data window: bounds the rows in the driver and in flight (paths only)
+WINDOW_IMAGES = 16384
+
+
+class FileReader:
+    """Runs on the driver's node, where the run folder is: the bytes of a row, for an actor that cannot see the files."""
+
+    def read(self, paths: list[str]) -> list[bytes]:
+        return [Path(p).read_bytes() for p in paths]
+
+
+def load_row(
+    paths: Iterable[str], sizes: Iterable[int], shas: Iterable[str], fetch: Callable[[list[str]], list[bytes]]
+) -> tuple[list[bytes], str]:
+    """A row's image bytes and where they came from: ``"path"`` when this process sees every
+    file (there, same size, same SHA-256: the same image whatever the mount), else
+    ``"bytes"`` from ``fetch`` (the driver's node)."""
+    paths = [str(p) for p in paths]
+    datas: list[bytes] = []
+    try:
+        for path, size, sha in zip(paths, sizes, shas):
+            if os.stat(path).st_size != int(size):
+                break
+            data = Path(path).read_bytes()
+            if hashlib.sha256(data).hexdigest() != str(sha):
+                break
+            datas.append(data)
+        else:
+            return datas, "path"
+    except OSError:
+        pass
+    return list(fetch(paths)), "bytes"
+
 
 class EncodeActor:
     """Holds the encoders (loaded once per actor); encodes one chunk per row, as ``evaluate`` would."""
 
-    def __init__(self, config: EvalConfig, metrics: list[str], threads: int | None = None) -> None:
+    def __init__(self, config: EvalConfig, metrics: list[str], threads: int | None = None, reader: Any = None) -> None:
         from ..cache import NullCache
         from ..features import FeatureExtractor
 
@@ -51,13 +92,20 @@ class EncodeActor:
 
         encoders = Evaluation(Path("."), config)._make_encoders(metrics)
         self.extractor = FeatureExtractor(encoders, NullCache())
+        self.reader = reader
+
+    def _fetch(self, paths: list[str]) -> list[bytes]:
+        if self.reader is None:
+            raise FileNotFoundError(f"{paths[0]}: not visible here, and no reader on the driver's node")
+        return ray.get(self.reader.read.remote(paths))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, list[Any]] = {"shas": [], "vectors": [], "fingerprints": []}
-        for names, files, shas, datas in zip(batch["names"], batch["files"], batch["shas"], batch["data"]):
-            records = [
-                ImageRecord(Path(str(f)), str(h), bytes(d), 0, 0, "RGB", None) for f, h, d in zip(files, shas, datas)
-            ]
+        out: dict[str, list[Any]] = {"shas": [], "vectors": [], "fingerprints": [], "source": []}
+        for names, files, shas, paths, sizes in zip(
+            batch["names"], batch["files"], batch["shas"], batch["paths"], batch["sizes"]
+        ):
+            datas, source = load_row(paths, sizes, shas, self._fetch)
+            records = [ImageRecord(Path(str(f)), str(h), d, 0, 0, "RGB", None) for f, h, d in zip(files, shas, datas)]
             names = [str(n) for n in names]
             result = self.extractor.run(records, names)
             out["shas"].append(list(shas))
@@ -71,12 +119,14 @@ class EncodeActor:
                 ]
             )
             out["fingerprints"].append([self.extractor.fingerprints[n] for n in names])
+            out["source"].append(source)
         return out
 
 
-def _chunk_rows(images_dir: Path, config: EvalConfig, metrics: list[str], names: list[str]) -> list[dict[str, Any]]:
+def _chunk_rows(images_dir: Path, config: EvalConfig, metrics: list[str], names: list[str]) -> Iterator[dict[str, Any]]:
     """The chunks a single-machine ``evaluate`` encodes together (reference and distractor sets
-    in slices of ``chunk_images``, generated images in whole pair groups), one row each."""
+    in slices of ``chunk_images``, generated images in whole pair groups), one row each: the
+    images' paths, sizes and hashes (the actors read the files)."""
     inputs = Evaluation(images_dir, config)._scan()
     size = config.chunk_images
     wanted = {METRICS[m].encoder for m in metrics if METRICS[m].needs == "reference"}
@@ -88,52 +138,84 @@ def _chunk_rows(images_dir: Path, config: EvalConfig, metrics: list[str], names:
     by_image = run_store_records(images_dir)
     metas = [describe(r, by_image.get(r.path.name)) for r in inputs.generated.records]
     chunks += [(names, [m.record for m in chunk]) for chunk in generated_chunks(metas, size)]
-    return [
-        {
+    for chunk_names, records in chunks:
+        yield {
             "names": chunk_names,
             "files": [r.path.name for r in records],
             "shas": [r.sha256 for r in records],
-            "paths": [str(r.path) for r in records],
+            "paths": [str(r.path.resolve()) for r in records],
+            "sizes": [r.path.stat().st_size for r in records],
         }
-        for chunk_names, records in chunks
-    ]
 
 
-def encode_features(images_dir: Path, config: EvalConfig, actors: int | None = None) -> int:
-    """Fill ``config``'s feature cache for every image the evaluation will encode; how many chunks were encoded."""
+def windows(rows: Iterable[dict[str, Any]], size: int = WINDOW_IMAGES) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` in lists of at most ``size`` images (a row larger than that alone)."""
+    window: list[dict[str, Any]] = []
+    images = 0
+    for row in rows:
+        if window and images + len(row["shas"]) > size:
+            yield window
+            window, images = [], 0
+        window.append(row)
+        images += len(row["shas"])
+    if window:
+        yield window
+
+
+@dataclass
+class PoolReport:
+    """What the pool did: chunks encoded, Ray Data windows, rows whose files the actors read
+    themselves (``from_paths``) or got from the driver's node (``from_bytes``)."""
+
+    chunks: int = 0
+    windows: int = 0
+    from_paths: int = 0
+    from_bytes: int = 0
+
+
+def encode_features(
+    images_dir: Path, config: EvalConfig, actors: int | None = None, window_images: int = WINDOW_IMAGES
+) -> PoolReport:
+    """Fill ``config``'s feature cache for every image the evaluation will encode."""
     evaluation = Evaluation(images_dir, config)
     metrics = evaluation._select_metrics(config.reference_dir is not None, [])
     encoders = evaluation._make_encoders(metrics)
     fingerprints = {name: encoder.fingerprint() for name, encoder in encoders.items()}
+    report = PoolReport()
     if not fingerprints:
-        return 0
+        return report
     cache = FeatureCache(config.cache_dir)
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    reader = ray.remote(num_cpus=0)(FileReader).options(scheduling_strategy=here).remote()
     try:
-        rows = [
+        rows = (
             row
             for row in _chunk_rows(images_dir, config, metrics, list(encoders))
             if any(cache.get(fingerprints[n], h) is None for n in row["names"] for h in row["shas"])
-        ]
-        if not rows:
-            return 0
-        for row in rows:  # the driver has the files; actors elsewhere get the bytes
-            row["data"] = [Path(p).read_bytes() for p in row.pop("paths")]
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        dataset = ray.data.from_items(rows).map_batches(
-            EncodeActor,
-            fn_constructor_kwargs={"config": config, "metrics": metrics, "threads": None if gpus else _threads()},
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=actors or max(1, gpus)),
-            num_gpus=1 if gpus else 0,
-            num_cpus=0 if gpus else 1,
         )
-        for row in dataset.iter_rows():
-            for fingerprint, vectors in zip(row["fingerprints"], row["vectors"]):
-                for sha, vector in zip(row["shas"], vectors):
-                    if vector:
-                        cache.put(str(fingerprint), str(sha), np.frombuffer(vector, dtype=np.float32))
-        return len(rows)
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        kwargs = {"config": config, "metrics": metrics, "threads": None if gpus else _threads(), "reader": reader}
+        for window in windows(rows, window_images):
+            dataset = ray.data.from_items(window).map_batches(
+                EncodeActor,
+                fn_constructor_kwargs=kwargs,
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=min(actors or max(1, gpus), len(window))),
+                num_gpus=1 if gpus else 0,
+                num_cpus=0 if gpus else 1,
+            )
+            for row in dataset.iter_rows():
+                for fingerprint, vectors in zip(row["fingerprints"], row["vectors"]):
+                    for sha, vector in zip(row["shas"], vectors):
+                        if vector:
+                            cache.put(str(fingerprint), str(sha), np.frombuffer(vector, dtype=np.float32))
+                report.from_paths += row["source"] == "path"
+                report.from_bytes += row["source"] == "bytes"
+            report.chunks += len(window)
+            report.windows += 1
+        return report
     finally:
+        ray.kill(reader)
         cache.close()
 
 

@@ -5,7 +5,8 @@ key; the driver merges the shards into the run's ``cells.jsonl`` by key.
 Files are the truth: a finished image is one whose PNG and ``done`` line both exist,
 whoever wrote them. Merging keeps one line per key (a ``done`` line whose image exists
 wins over any ``failed`` one; otherwise the last line), so a cell made twice (a worker
-that died after writing, its chunk redone elsewhere) is still counted once.
+that died after writing, its chunk redone elsewhere) is still counted once. Merging is
+incremental (:mod:`.merge_index`): each merge reads only the lines appended since the last.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..report import write_atomic
-from ..run_store import CELLS, RunStore, read_records
+from ..run_store import CELLS, RunStore
+from .merge_index import Merger
 
 SHARD_DIR = "sweep"
+INDEX = "merge-index.json"  # what the merge has read of each file (see :mod:`.merge_index`)
 
 
 def shard_name(worker: str) -> str:
@@ -36,37 +38,47 @@ def shard_paths(store: RunStore) -> list[Path]:
     return sorted(folder.glob("cells-*.jsonl")) if folder.is_dir() else []
 
 
-def merged(store: RunStore) -> dict[str, dict[str, Any]]:
-    """Key -> the line that stands for it, over ``cells.jsonl`` and every shard."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in [store.dir / CELLS, *shard_paths(store)]:
-        for record in read_records(path):
-            kept = out.get(record.key)
-            if kept is not None and _is_done(store, kept) and not _is_done(store, record.data):
-                continue
-            out[record.key] = record.data
+def merger(store: RunStore, saved: bool = True) -> Merger:
+    """An incremental reader of the run's line files (from the saved index when ``saved`` and it still holds)."""
+    out = Merger(store.dir, store.dir / SHARD_DIR / INDEX, store.images_dir)
+    if saved:
+        out.load()
     return out
 
 
-def _is_done(store: RunStore, data: dict[str, Any]) -> bool:
-    return data.get("status", "done") == "done" and (store.images_dir / str(data.get("image", ""))).is_file()
+def line_files(store: RunStore) -> list[Path]:
+    """``cells.jsonl`` then every shard: the order lines are merged in."""
+    return [store.dir / CELLS, *shard_paths(store)]
 
 
-def done_keys(store: RunStore) -> set[str]:
-    return {key for key, data in merged(store).items() if _is_done(store, data)}
+def merged(store: RunStore, using: Merger | None = None) -> dict[str, dict[str, Any]]:
+    """Key -> the line that stands for it, over ``cells.jsonl`` and every shard."""
+    using = using or merger(store)
+    using.refresh(line_files(store))
+    return {key: json.loads(using.line(entry)) for key, entry in using.entries.items()}
 
 
-def merge(store: RunStore, order: list[str]) -> dict[str, int]:
-    """Rewrite ``cells.jsonl`` atomically with one line per key (plan order first); counts by status."""
-    lines = merged(store)
-    position = {key: i for i, key in enumerate(order)}
-    keys = sorted(lines, key=lambda k: (position.get(k, len(position)), k))
-    text = "".join(json.dumps(lines[k], ensure_ascii=False, allow_nan=False) + "\n" for k in keys)
-    write_atomic(store.dir / CELLS, text)
+def done_keys(store: RunStore, using: Merger | None = None) -> set[str]:
+    """The keys whose line is ``done`` and whose PNG exists (only new lines are read when ``using`` read before)."""
+    using = using or merger(store)
+    using.refresh(line_files(store))
+    return {key for key, entry in using.entries.items() if using.is_done(entry)}
+
+
+def merge(store: RunStore, order: list[str], using: Merger | None = None) -> dict[str, int]:
+    """Rewrite ``cells.jsonl`` atomically with one line per key (plan order first); counts by status.
+
+    Reads only what was appended since ``using`` (or the saved index) last read, and writes
+    nothing when ``cells.jsonl`` already holds every line in this order; saves the index."""
+    using = using or merger(store)
+    using.refresh(line_files(store))
+    if not using.up_to_date(store.dir / CELLS, order):
+        using.write_merged(store.dir / CELLS, order)
+        using.save()
     counts: dict[str, int] = {}
-    for key in keys:
-        status = lines[key].get("status", "done")
-        if status == "done" and not _is_done(store, lines[key]):
+    for entry in using.entries.values():
+        status = entry[0]
+        if status == "done" and not using.is_done(entry):
             status = "missing"  # its image is gone: made again by the next run
         counts[status] = counts.get(status, 0) + 1
     return counts
