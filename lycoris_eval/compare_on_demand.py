@@ -77,8 +77,8 @@ def missing_entries(document: dict[str, Any], dim: str, a: Any, b: Any) -> tuple
     with q-values and statuses, and the number of tests their q-values count (0 and none
     when the table holds every pair)."""
     section = document.get("comparisons") or {}
-    if dim not in DIMS or is_complete(section, dim):
-        return [], 0
+    if dim not in DIMS or None in (a, b) or is_complete(section, dim):
+        return [], 0  # an adapter against no adapter is the baseline table, always complete
     stored = [e for e in section.get("entries", []) if e["kind"] == dim]
     have = {_key(e["a"], e["b"]) for e in stored}
     data = paired_from_document(document)

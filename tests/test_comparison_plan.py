@@ -297,6 +297,8 @@ def test_many_adapters_are_said_and_their_pairs_judged_in_the_whole_table(tmp_pa
     p = [e["p"] for e in asked["entries"]]
     q = false_discovery_control(p + [1.0] * 10, method="bh")[:2]
     assert [e["q"] for e in asked["entries"]] == pytest.approx(list(q))
+    baseline = select(doc, "adapter:s0", "baseline")
+    assert baseline["kind"] == "baseline" and baseline["on_demand"] == 0  # the baseline table is always whole
     note = compare_table(doc, "adapter:s0", "adapter:s2")["note"]
     assert "this run's adapter table stores on demand only" in note and "all 12 tests" in note
     assert "No difference in this table has an interval yet" not in note
