@@ -83,6 +83,16 @@ def named(blocks, out) -> dict:
     return values
 
 
+def press_evaluate(blocks, metrics, *, source=None, run=None, folder="grid", references="", uploads=None,
+                   distractors="", trained="", progress=None):  # fmt: skip
+    """The tab's Evaluate button with its inputs in the order the tab wires them (trigger
+    empty, device from the settings, prompt type "all")."""
+    return blocks.lycoris_eval_handlers["evaluate"](
+        source or SOURCE_FOLDER, run, folder, references, uploads, distractors, "", trained, metrics, "settings", "all",
+        progress or no_progress,
+    )  # fmt: skip
+
+
 def no_progress(value, desc=None):
     return None
 
@@ -90,7 +100,6 @@ def no_progress(value, desc=None):
 def test_gradio_tab_handler_fills_every_output(tmp_path):
     make_grid(tmp_path / "grid")
     blocks = build_ui(services_for(tmp_path))
-    handler = blocks.lycoris_eval_handlers["evaluate"]
     calls = []
 
     def progress(value, desc=None):
@@ -98,9 +107,7 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
 
     out = named(
         blocks,
-        handler(
-            SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["style_loss_base", "vendi"], "settings", "all", progress
-        ),
+        press_evaluate(blocks, ["style_loss_base", "vendi"], progress=progress),
     )
     status, cells, summary, files = out["status"], out["cells"], out["summary"], out["files"]
     assert "Scored 6 images in 3 cells" in status and "RANDOM WEIGHTS" in status
@@ -118,26 +125,13 @@ def test_gradio_tab_handler_fills_every_output(tmp_path):
     shown, note = blocks.lycoris_eval_handlers["filter"](all_cells, "all")
     assert shown["visible"] is True and len(shown["value"]) == 3 and note == ""
     refs = make_set(tmp_path / "upload-src", 2, 77)
-    uploaded = handler(
-        SOURCE_FOLDER,
-        None,
-        "grid",
-        "",
-        [str(p) for p in sorted(refs.glob("*.png"))],
-        "",
-        "",
-        "",
-        ["style_loss_ref"],
-        "settings",
-        "all",
-        progress,
+    uploaded = press_evaluate(
+        blocks, ["style_loss_ref"], uploads=[str(p) for p in sorted(refs.glob("*.png"))], progress=progress
     )
     assert "style_loss_ref" in named(blocks, uploaded)["cells"].columns and "refs-" in json.dumps(
         json.loads((tmp_path / "grid" / "lycoris-eval" / "scores.json").read_text())["run"]["reference_dir"]
     )
-    error = named(
-        blocks, handler(SOURCE_FOLDER, None, "/etc", "", None, "", "", "", ["vendi"], "settings", "all", progress)
-    )
+    error = named(blocks, press_evaluate(blocks, ["vendi"], folder="/etc", progress=progress))
     assert error["status"].startswith("**Error:**") and "outside the allowed roots" in error["status"]
     # an error hides the tables (never Gradio's placeholder "1 2 3" headers from a None value)
     assert all(error[f"{t}:visible"] is False and error[t] is None for t in ("cells", "summary", "trust"))
@@ -257,10 +251,9 @@ def test_second_click_and_cancel(tmp_path):
     make_grid(tmp_path / "grid", seeds=(1, 2, 3))
     services = services_for(tmp_path)
     blocks = build_ui(services)
-    handler = blocks.lycoris_eval_handlers["evaluate"]
 
     with services.busy:  # an evaluation is running
-        out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi"], "settings", "all", no_progress)
+        out = press_evaluate(blocks, ["vendi"])
     assert "already running" in out[0]
 
     def cancel_on_first_tick(value, desc=None):
@@ -269,10 +262,10 @@ def test_second_click_and_cancel(tmp_path):
 
     original = services.eval_config
     services.eval_config = lambda: EvalConfig(**{**original().__dict__, "chunk_images": 1})
-    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi"], "settings", "all", cancel_on_first_tick)
+    out = press_evaluate(blocks, ["vendi"], progress=cancel_on_first_tick)
     assert "**Partial results:** cancelled after 3 of 9 images" in out[0]
     assert len(named(blocks, out)["cells"]) == 3  # the cells are all listed; only the scored ones have values
-    out = handler(SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi"], "settings", "all", no_progress)
+    out = press_evaluate(blocks, ["vendi"])
     assert "Partial" not in out[0]  # the flag is cleared for the next run
 
 
@@ -322,20 +315,7 @@ def test_progress_reports_each_step_with_counts(tmp_path):
     services.eval_config = lambda: EvalConfig(**{**original().__dict__, "batch_size": 2})
     blocks = build_ui(services)
     calls.clear()
-    blocks.lycoris_eval_handlers["evaluate"](
-        SOURCE_FOLDER,
-        None,
-        "grid",
-        "",
-        None,
-        "",
-        "",
-        "",
-        ["vendi"],
-        "settings",
-        "all",
-        lambda v, desc=None: calls.append((v, desc)),
-    )
+    press_evaluate(blocks, ["vendi"], progress=lambda v, desc=None: calls.append((v, desc)))
     descs = [d for _, d in calls]
     assert descs[0] == "reading the images and loading the scoring models"
     assert "encoding images 3/6" in descs and "encoding images 6/6" in descs  # one tick per batch-sized chunk
@@ -351,9 +331,7 @@ def test_every_table_has_real_headers_and_empty_ones_say_why(tmp_path):
     blocks = build_ui(services_for(tmp_path))
     out = named(
         blocks,
-        blocks.lycoris_eval_handlers["evaluate"](
-            SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
-        ),
+        press_evaluate(blocks, ["vendi", "psnr_base"]),
     )
     for name in ("cells", "summary", "best", "by_type", "trust"):
         frame = out[name]
@@ -387,9 +365,7 @@ def test_tables_round_for_display_only(tmp_path):
     blocks = build_ui(services_for(tmp_path))
     out = named(
         blocks,
-        blocks.lycoris_eval_handlers["evaluate"](
-            SOURCE_FOLDER, None, "grid", "ref", None, "doodle", "", "", FAST, "settings", "all", no_progress
-        ),
+        press_evaluate(blocks, FAST, references="ref", distractors="doodle"),
     )
     ranks = [v for c in out["summary"].columns if "rank" in c for v in out["summary"][c] if v != ""]
     assert ranks and all(v == round(v, 2) for v in ranks)
@@ -428,9 +404,7 @@ def test_random_weights_banner_names_the_webui_setting(tmp_path):
     assert "--random-weights" in document["run"]["warning"]  # the file is not reworded
     # CLI words in errors become the tab's words
     blocks = build_ui(services)
-    error = blocks.lycoris_eval_handlers["evaluate"](
-        SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["style_loss_ref"], "settings", "all", no_progress
-    )
+    error = press_evaluate(blocks, ["style_loss_ref"])
     assert "--reference" not in error[0] and "target reference folder" in error[0]
 
 
@@ -486,9 +460,7 @@ def test_blank_metric_columns_are_explained_and_not_drawn(tmp_path):
     blocks = build_ui(services_for(tmp_path))
     out = named(
         blocks,
-        blocks.lycoris_eval_handlers["evaluate"](
-            SOURCE_FOLDER, None, "grid", "", None, "", "", "", ["vendi", "psnr_base"], "settings", "all", no_progress
-        ),
+        press_evaluate(blocks, ["vendi", "psnr_base"]),
     )
     assert out["cells:visible"] and "No value for psnr_base: each compares an adapter image" in (out["cells_note"])
     names = {Path(p).name for p in out["files"]}
@@ -523,20 +495,7 @@ def test_compare_view_after_an_evaluation(tmp_path):
     verdicts table; a bad pick is an error line, not an exception."""
     make_grid(tmp_path / "grid", checkpoints=("ckA", "ckB"), seeds=(1, 2, 3, 4))
     blocks = build_ui(services_for(tmp_path))
-    raw = blocks.lycoris_eval_handlers["evaluate"](
-        SOURCE_FOLDER,
-        None,
-        "grid",
-        "",
-        None,
-        "",
-        "",
-        "styleA=ckA",
-        ["psnr_base", "vendi"],
-        "settings",
-        "all",
-        no_progress,
-    )
+    raw = press_evaluate(blocks, ["psnr_base", "vendi"], trained="styleA=ckA")
     updates, out = dict(zip(blocks.lycoris_eval_outputs, raw)), named(blocks, raw)
     assert "checkpoint:ckA" in updates["cmp_a"]["choices"] and out["cmp_a"] == "checkpoint:ckA"
     assert out["cmp_b"] == "checkpoint:ckB" and "psnr_base" in updates["cmp_metric"]["choices"]
@@ -568,9 +527,7 @@ def test_add_seeds_resumes_the_run_and_scores_it_again(fake_webui, tmp_path):
     (choice,) = run_choices(services)
     out = named(
         blocks,
-        blocks.lycoris_eval_handlers["evaluate"](
-            SOURCE_RUN, choice, "", "", None, "", "", "", ["psnr_base"], "settings", "all", no_progress
-        ),
+        press_evaluate(blocks, ["psnr_base"], source=SOURCE_RUN, run=choice, folder=""),
     )
     first = json.loads(Path(out["scores_path"]).read_text())
     assert sorted({s for c in first["cells"] for s in c["seeds"]}) == [1, 2]
