@@ -4,32 +4,42 @@ text table for the terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 CELL_COLUMNS = ("checkpoint", "adapter", "weight", "baseline", "prompt_type", "prompt", "n_images", "seeds")
 
 
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Write, fsync, then rename, so an interrupted write never leaves half a file (and a
-    failed one leaves no ``.tmp`` behind)."""
+@contextlib.contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle on ``path``'s ``.tmp``; on leaving the block: flush, fsync, then rename
+    over ``path``, so an interrupted write never leaves half a file (and a failed one leaves
+    no ``.tmp`` behind). For content written in pieces (the sweep's merge streams gigabytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` through :func:`atomic_writer`."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def write_atomic(path: Path, text: str) -> None:

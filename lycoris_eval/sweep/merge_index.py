@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ..report import atomic_writer
+
 INDEX_VERSION = 1
 WINDOW = 4096  # bytes hashed at each end of what a mark covers
 BLOCK = 8 << 20  # read size when folding in new lines
@@ -217,11 +219,10 @@ class Merger:
         The keys in the order written."""
         position = {key: i for i, key in enumerate(order)}
         keys = sorted(self.entries, key=lambda k: (position.get(k, len(position)), k))
-        tmp = target.with_name(target.name + ".tmp")
         handles: dict[int, BinaryIO] = {}
         moved: dict[str, Entry] = {}
         try:
-            with open(tmp, "wb") as out:
+            with atomic_writer(target) as out:
                 offset = 0
                 for key in keys:
                     status, image, number, start, length = self.entries[key]
@@ -231,12 +232,6 @@ class Merger:
                     out.write(handles[number].read(length))
                     moved[key] = (status, image, -1, offset, length)
                     offset += length
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
         finally:
             for handle in handles.values():
                 handle.close()
