@@ -167,11 +167,12 @@ def verdict_heatmap_png(document: dict[str, Any]) -> bytes | None:
         i, j = y_labels.index(y), x_labels.index(x)
         colour = VERDICT_COLOURS.get(v["verdict"], "#eeeeee")
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color=colour, alpha=0.55 if v["verdict"] else 0.3))
-        label = v["verdict"] or "home unknown"
-        if v["weights"] and v["verdict"] not in ("home", "not enough evidence"):
-            label += ("\n@" if layout["text"] else " @") + ", ".join(f"{w:g}" for w in v["weights"])
-        if not layout["text"]:
-            label = VERDICT_MARKS.get(v["verdict"], "") + (label[label.index(" @") :] if " @" in label else "")
+        shown = v["weights"] and v["verdict"] not in ("home", "not enough evidence")
+        weights = ", ".join(f"{w:g}" for w in v["weights"]) if shown else ""
+        if layout["text"]:
+            label = (v["verdict"] or "home unknown") + (f"\n@{weights}" if weights else "")
+        else:  # too many cells for words: the one-character mark
+            label = VERDICT_MARKS.get(v["verdict"], "") + (f" @{weights}" if weights else "")
         ax.text(j, i, label, ha="center", va="center", fontsize=7, color="#555" if not v["verdict"] else "black")
     ax.set_xlim(-0.5, len(x_labels) - 0.5)
     ax.set_ylim(len(y_labels) - 0.5, -0.5)
