@@ -168,16 +168,17 @@ class Evaluation:
         self,
         comparisons: dict[str, Any],
         scored: list[ImageMeta],
-        homes: tuple[dict[str, str | None], dict[str, str]],
+        homes: dict[str, str | None],
+        home_source: dict[str, str],
     ) -> dict[str, Any]:
         """The ``verdicts`` section: per (adapter, checkpoint), against the adapter's home."""
         names = sorted({m.adapter for m in scored if m.adapter})
         checkpoints = sorted({m.checkpoint for m in scored if m.checkpoint})
         return {
             "rule": RULE,
-            "home": homes[0],
-            "home_source": homes[1],
-            "entries": transfer_verdicts(comparisons, names, checkpoints, homes[0]),
+            "home": homes,
+            "home_source": home_source,
+            "entries": transfer_verdicts(comparisons, names, checkpoints, homes),
         }
 
     # -- main ------------------------------------------------------------------------------
@@ -224,10 +225,10 @@ class Evaluation:
             cell_dicts = [cell_dict(table, cell, metrics, c.vendi_q, target_dino) for cell in cells]
             rows = summarise_groups(table, cells, cell_dicts, metrics, set_metric_fn(extractor, metas, target))
             adapters = self._adapters(scored, log.notes)
-            homes = adapter_homes(adapters, scored, c.trained_on, log.notes)
+            homes, home_source = adapter_homes(adapters, scored, c.trained_on, log.notes)
             paired = PairedData.build(scored, {id(m): table.index(m) for m in scored}, table.values, table.dino)
             checkpoints = {cond[0] for cond in paired.by_condition}  # None: images naming no checkpoint
-            plan = make_plan(checkpoints, homes[0], c.compare_to, c.all_pairs_up_to, log.notes)
+            plan = make_plan(checkpoints, homes, c.compare_to, c.all_pairs_up_to, log.notes)
             comparisons = compare_all(paired, metrics, rows, target_dino, c.vendi_q, plan)
             log.notes.extend(coverage_notes(comparisons["coverage"], ("adapter", "weight")))
             if paired.duplicates:
@@ -266,7 +267,7 @@ class Evaluation:
             "summaries": rows,
             "trust": trust,
             "comparisons": comparisons,
-            "verdicts": self._verdicts(comparisons, scored, homes),
+            "verdicts": self._verdicts(comparisons, scored, homes, home_source),
         }
         return clean_json(document)
 
