@@ -26,7 +26,7 @@ from ..run_store import RunStore, append_record, cell_line
 from .merge_index import Merger
 from .plan import DEFAULT_CHUNK, Chunk, ChunkQueue, make_chunks
 from .preflight import Prepared, host_info
-from .store import done_keys, line_files, merge, merger, shard_path
+from .store import done_keys, merge, merger, shard_path
 from .worker import SweepWorker
 
 # chunks queued at each actor: the next starts as soon as one ends, without waiting for the driver
@@ -195,8 +195,7 @@ def _account(stats: WorkerStats, report: dict[str, Any], result: SweepResult, ba
 def _lost_chunk(store: RunStore, lines: Merger, chunk: Chunk, error: str) -> dict[str, Any]:
     """A chunk whose actor died: what its files say was finished is kept, the rest is redone
     (reading only the lines written since the last look)."""
-    lines.refresh(line_files(store))
-    finished = {job.key for job in chunk.jobs if (e := lines.entries.get(job.key)) is not None and lines.is_done(e)}
+    finished = done_keys(store, lines, among=[job.key for job in chunk.jobs])
     return {
         "done": [],
         "failed": {},

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..report import atomic_writer
+from ..report import atomic_writer, write_atomic
 
 INDEX_VERSION = 1
 WINDOW = 4096  # bytes hashed at each end of what a mark covers
@@ -105,8 +105,6 @@ class Merger:
             return False
 
     def save(self) -> None:
-        from ..report import write_atomic
-
         data = {
             "version": INDEX_VERSION,
             "order": self.written,

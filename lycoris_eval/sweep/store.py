@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +52,25 @@ def line_files(store: RunStore) -> list[Path]:
     return [store.dir / CELLS, *shard_paths(store)]
 
 
-def merged(store: RunStore, using: Merger | None = None) -> dict[str, dict[str, Any]]:
-    """Key -> the line that stands for it, over ``cells.jsonl`` and every shard."""
+def refreshed(store: RunStore, using: Merger | None = None) -> Merger:
+    """``using`` (else a merger from the saved index) with every line written since its last read folded in."""
     using = using or merger(store)
     using.refresh(line_files(store))
+    return using
+
+
+def merged(store: RunStore, using: Merger | None = None) -> dict[str, dict[str, Any]]:
+    """Key -> the line that stands for it, over ``cells.jsonl`` and every shard."""
+    using = refreshed(store, using)
     return {key: json.loads(using.line(entry)) for key, entry in using.entries.items()}
 
 
-def done_keys(store: RunStore, using: Merger | None = None) -> set[str]:
-    """The keys whose line is ``done`` and whose PNG exists (only new lines are read when ``using`` read before)."""
-    using = using or merger(store)
-    using.refresh(line_files(store))
-    return {key for key, entry in using.entries.items() if using.is_done(entry)}
+def done_keys(store: RunStore, using: Merger | None = None, among: Iterable[str] | None = None) -> set[str]:
+    """The keys (of ``among``, else all) whose line is ``done`` and whose PNG exists; only
+    new lines are read when ``using`` read before, and only ``among``'s PNGs are looked at."""
+    using = refreshed(store, using)
+    keys = using.entries if among is None else among
+    return {key for key in keys if (entry := using.entries.get(key)) is not None and using.is_done(entry)}
 
 
 def merge(store: RunStore, order: list[str], using: Merger | None = None) -> dict[str, int]:
@@ -70,8 +78,7 @@ def merge(store: RunStore, order: list[str], using: Merger | None = None) -> dic
 
     Reads only what was appended since ``using`` (or the saved index) last read, and writes
     nothing when ``cells.jsonl`` already holds every line in this order; saves the index."""
-    using = using or merger(store)
-    using.refresh(line_files(store))
+    using = refreshed(store, using)
     if not using.up_to_date(store.dir / CELLS, order):
         using.write_merged(store.dir / CELLS, order)
         using.save()

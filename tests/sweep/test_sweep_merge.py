@@ -47,6 +47,8 @@ def test_a_second_look_reads_only_the_new_lines(tmp_path):
     assert lines.bytes_read - read == shard.stat().st_size - before
     assert keys == {f"a{i}" for i in range(50)} | {f"b{i}" for i in range(51)}
     assert merged(store, lines) == _full(store) and lines.full_reads == 0
+    (store.images_dir / "a7.png").unlink()  # a dead worker's chunk: only its keys are looked at
+    assert done_keys(store, lines, among=["a6", "a7", "b50", "zz"]) == {"a6", "b50"}
 
 
 def test_a_resumed_merge_starts_from_the_saved_index(tmp_path):
