@@ -229,6 +229,7 @@ def _grid_routes(router: APIRouter, ctx: _Routes) -> None:
                 "run_id": result.run_id,
                 "generated": result.generated,
                 "failed": result.failed,
+                "notes": result.notes,
                 "interrupted": result.interrupted,
                 "stopped": result.stopped,
             }

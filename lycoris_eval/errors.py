@@ -77,6 +77,11 @@ class AdapterLoadError(LycorisEvalError):
     """The host generated an image but could not apply the adapter."""
 
 
+class AdapterNotAppliedError(AdapterLoadError):
+    """The host loaded the adapter, but none of its weights matched the layers of the
+    checkpoint it was asked for: that (checkpoint, adapter) only, not the adapter's file."""
+
+
 class CheckpointMismatchError(LycorisEvalError):
     """The host generated with another checkpoint than the one asked for."""
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .base_values import check_prompt_lengths
-from .errors import AdapterLoadError, CheckpointMismatchError, HostImageError, InputError
+from .errors import AdapterLoadError, AdapterNotAppliedError, CheckpointMismatchError, HostImageError, InputError
 from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
 from .report import write_atomic_bytes as _write_file  # module-level name: tests simulate a full disk
@@ -51,6 +51,7 @@ class AdapterRef:
 class Generated:
     image: Image.Image
     infotext: str
+    note: str | None = None  # kept, with a caveat the run records on the cell (e.g. unchecked)
 
 
 class Host(Protocol):
@@ -76,6 +77,7 @@ class RunResult:
     generated: int = 0
     skipped_existing: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
     user_skipped: list[str] = field(default_factory=list)
     interrupted: bool = False
     stopped: str | None = None
@@ -180,7 +182,8 @@ class GridRunner:
         finished = store.finished()
         todo = [j for j in jobs if j.key not in finished]
         result.skipped_existing = len(jobs) - len(todo)
-        broken_adapters: dict[str, str] = {}
+        # (checkpoint, adapter) -> error; checkpoint None: the file itself fails everywhere
+        broken: dict[tuple[str | None, str], str] = {}
         self.host.begin(len(todo))
         start = self.clock()
         # PNG encoding and the durable writes overlap the next image's sampling
@@ -193,8 +196,9 @@ class GridRunner:
                 seed_pos = spec.seeds.index(job.seed) + 1
                 text = f"{job.checkpoint} · {job.label()} · seed {seed_pos}/{len(spec.seeds)}"
                 self.host.progress(number, len(todo), text)
-                if job.adapter in broken_adapters:
-                    self._record_failure(writer, result, job, broken_adapters[job.adapter])
+                known = broken.get((None, job.adapter or "")) or broken.get((job.checkpoint, job.adapter or ""))
+                if known is not None:
+                    self._record_failure(writer, result, job, known)
                     continue
                 outcome = self._generate(job, by_name[job.checkpoint], spec, store)
                 if outcome is None or self.host.interrupted():
@@ -203,7 +207,10 @@ class GridRunner:
                     result.interrupted = True
                     break
                 if isinstance(outcome, AdapterLoadError):
-                    broken_adapters[job.adapter or ""] = str(outcome)
+                    # "not applied" is this checkpoint's answer only (its layers); an adapter
+                    # the host cannot load at all fails on every checkpoint
+                    where = job.checkpoint if isinstance(outcome, AdapterNotAppliedError) else None
+                    broken[(where, job.adapter or "")] = str(outcome)
                     self._record_failure(writer, result, job, str(outcome))
                     continue
                 if isinstance(outcome, Exception):
@@ -216,6 +223,8 @@ class GridRunner:
                 if writer.error is not None:
                     break
                 self._save(writer, store, job, by_name[job.checkpoint], outcome)
+                if outcome.note:
+                    result.notes[job.key] = outcome.note
             self.host.progress(len(todo), len(todo), f"done in {self.clock() - start:.0f} s")
         finally:
             error = writer.close()
@@ -257,11 +266,12 @@ class GridRunner:
         self, writer: RunWriter, store: RunStore, job: GridJob, checkpoint: CheckpointRef, gen: Generated
     ) -> None:
         name = store.image_name(job.key)
+        extra = {"note": gen.note} if gen.note else {}
         writer.save(
             store.images_dir / name,
             gen.image,
             gen.infotext,
-            cell_line(job, "done", image=name, checkpoint_hash=checkpoint.hash, infotext=gen.infotext),
+            cell_line(job, "done", image=name, checkpoint_hash=checkpoint.hash, infotext=gen.infotext, **extra),
         )
 
     def _collect(self, store: RunStore, jobs: list[GridJob], result: RunResult) -> None:

@@ -344,6 +344,69 @@ def test_adapter_whose_keys_match_no_layer_is_not_kept(fake_webui, tmp_path):
     assert "none of its weights matches this checkpoint" in next(iter(failed.values()))["error"]
 
 
+def test_not_applied_on_one_checkpoint_fails_only_there(fake_webui, tmp_path):
+    """Whether an adapter was applied is each (checkpoint, adapter)'s answer: a file whose keys match no layer of
+    one checkpoint is still tried, and kept, on the others."""
+    ns = fake_webui
+    ns.networks.MISMATCHED.add(("base-a", "style_loha"))
+    run_script(ns, tmp_path, run_id="r6c", checkpoints=["base-a", "mix-b"], seeds=[3])
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "r6c")
+    failed = store.failures()
+    assert sorted(failed) == sorted(f"base-a|style_loha|{w:g}|p{i}|3" for i in (0, 1) for w in (0.5, 1))
+    done = store.finished()
+    assert len(done) == 2 * 2 * 5 - 4
+    assert sum(k.startswith("mix-b|style_loha|") for k in done) == 4
+    # tried once on base-a (then known), and on mix-b for each of its images
+    tried = [c for c in ns.processing.CALLS if "style_loha" in c[1]]
+    assert sum(ns.ckpt_a.title == c[0] for c in tried) == 1 and sum(ns.ckpt_b.title == c[0] for c in tried) == 4
+
+
+def test_reforge_patch_records_count_as_applied(fake_webui, tmp_path):
+    """reForge keeps LoRA weights in ldm_patched ``.patches`` and leaves ``Network.modules``
+    empty: every adapter image is kept (it was recorded "failed" before), and a file whose
+    keys match nothing is still caught there."""
+    ns = fake_webui
+    ns.networks.PATCH_LAYOUT = "ldm_patched"
+    ns.networks.MISMATCHED.add("style_lokr")
+    adapters = ["style_lora", "style_loha", "style_lokr"]
+    run_script(ns, tmp_path, run_id="rf1", checkpoints=["base-a", "mix-b"], adapters=adapters, seeds=[3])
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "rf1")
+    failed = store.failures()
+    assert failed and all("|style_lokr|" in k for k in failed)
+    assert all("none of its weights matches this checkpoint" in r["error"] for r in failed.values())
+    done = store.finished()
+    assert sum("|style_lora|" in k for k in done) == 2 * 2 * 2 and sum("|style_loha|" in k for k in done) == 8
+    assert not any("note" in r for r in done.values())
+
+
+def test_unknown_patch_records_keep_the_image_with_a_note(fake_webui, tmp_path):
+    """A host whose patch records no probe knows cannot tell "applied?": its images are
+    kept, each with a note in the run and on the page, never failed."""
+    ns = fake_webui
+    ns.networks.PATCH_LAYOUT = "unknown"
+    processed = run_script(ns, tmp_path, run_id="ru1", checkpoints=["base-a"], seeds=[3])
+    store = RunStore(ns.data / "outputs" / "lycoris-eval", "ru1")
+    assert not store.failures()
+    done = store.finished()
+    assert len(done) == 2 * (1 + 2 * 2)
+    noted = {k: r["note"] for k, r in done.items() if "note" in r}
+    assert sorted(noted) == sorted(k for k, r in done.items() if r["adapter"])
+    assert all("could not be checked" in note for note in noted.values())
+    assert "note base-a|style_lora|0.5|p0|3: kept unchecked" in processed.comments
+
+
+def test_users_checkpoint_restored_when_the_option_was_empty(fake_webui, tmp_path):
+    """reForge never writes the checkpoint option on load: after a grid the user has the
+    model that was loaded before it, not the host's first checkpoint, and the option names it."""
+    ns = fake_webui
+    ns.networks.PATCH_LAYOUT = "ldm_patched"
+    ns.sd_models.reload_model_weights(info=ns.ckpt_b)
+    ns.shared.opts.data["sd_model_checkpoint"] = None
+    run_script(ns, tmp_path, run_id="rf2", checkpoints=["base-a"], seeds=[3])
+    assert ns.shared.sd_model.sd_checkpoint_info is ns.ckpt_b
+    assert ns.shared.opts.data["sd_model_checkpoint"] == ns.ckpt_b.title
+
+
 def test_interrupt_stops_cleanly_and_resume_finishes(fake_webui, tmp_path):
     ns = fake_webui
 

@@ -4,7 +4,8 @@
 #   bash tools/setup.sh --tests   also the test tools, the original DINOv2 code used as a test
 #                                 reference, the real WebUI v1.10.1 in realhost/ (from
 #                                 ../shared/realhost, when present), real Forge in
-#                                 realhost-forge/ (from ../shared/realhost/forge) and, as root on Debian,
+#                                 realhost-forge/ (from ../shared/realhost/forge), real reForge in
+#                                 realhost-reforge/ (from ../shared/realhost/reforge) and, as root on Debian,
 #                                 chromium for the browser tests; and the sweep environment (--sweep)
 #   bash tools/setup.sh --sweep   .venv-sweep: the sweep driver (`lycoris-eval sweep`, Ray) in its own
 #                                 environment (constraints/sweep.txt): Ray cannot live in the WebUI's
@@ -53,6 +54,11 @@ if [ "$TESTS" = 1 ]; then
     FORGE_SETUP=../shared/realhost/forge/setup.sh
     if [ -f "$FORGE_SETUP" ]; then
         bash "$FORGE_SETUP" "${LYCORIS_EVAL_FORGE:-realhost-forge}" >/dev/null
+    fi
+    # Real reForge (gradio 3.41.2 over the ldm_patched backend; its own pins): its own folder and venv too.
+    REFORGE_SETUP=../shared/realhost/reforge/setup.sh
+    if [ -f "$REFORGE_SETUP" ]; then
+        bash "$REFORGE_SETUP" "${LYCORIS_EVAL_REFORGE:-realhost-reforge}" >/dev/null
     fi
     # The browser test drives Debian's chromium (Playwright is told where it is; nothing is downloaded).
     if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

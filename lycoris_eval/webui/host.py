@@ -18,10 +18,18 @@ from typing import Any
 from modules import processing, sd_models, shared
 
 from ..adapter_types import detect
-from ..errors import AdapterLoadError, CheckpointMismatchError, InputError, LycorisEvalError, SpecError
+from ..errors import (
+    AdapterLoadError,
+    AdapterNotAppliedError,
+    CheckpointMismatchError,
+    InputError,
+    LycorisEvalError,
+    SpecError,
+)
 from ..grid_runner import AdapterRef, CheckpointRef, Generated
 from ..grid_spec import GridJob
-from . import forge
+from . import model_loading
+from .patches import APPLIED_UNKNOWN, NOT_APPLIED, adapter_applied
 
 
 def _networks() -> Any:
@@ -60,7 +68,7 @@ class WebUIHost:
         return refs
 
     def current_checkpoint(self) -> CheckpointRef:
-        info = sd_models.select_checkpoint()
+        info = model_loading.user_checkpoint_info()
         if info is None:
             raise InputError("no checkpoint is loaded or available in the WebUI")
         return CheckpointRef(name=info.model_name, title=info.title, hash=info.shorthash or info.hash)
@@ -91,7 +99,7 @@ class WebUIHost:
             # the Lora extension's "Add network to prompt" would load it into every baseline
             pc.override_settings["sd_lora"] = "None"
         pc.extra_generation_params = {**self.p.extra_generation_params, **extra}
-        forge.sync_model_selection()
+        model_loading.sync_model_selection()
         processed = processing.process_images(pc)
         if not processed.images:
             raise RuntimeError("the WebUI returned no image")
@@ -103,9 +111,8 @@ class WebUIHost:
                 f"the WebUI generated with {loaded_title!r} instead of {checkpoint.title!r} (see its console)"
             )
         first = getattr(processed, "index_of_first_image", 0) or 0
-        if job.adapter is not None:
-            _check_applied(job.adapter)
-        return Generated(processed.images[first], processed.infotexts[first])
+        note = _check_applied(job.adapter) if job.adapter is not None else None
+        return Generated(processed.images[first], processed.infotexts[first], note=note)
 
     def restore_checkpoint(self, checkpoint: CheckpointRef) -> None:
         """Back to the user's checkpoint the way the built-in X/Y/Z plot does it: the option
@@ -115,7 +122,7 @@ class WebUIHost:
         if getattr(self, "_sd_lora", None) is not None:
             shared.opts.data["sd_lora"] = self._sd_lora  # kept even if overrides were not restored
         sd_models.reload_model_weights()  # a no-op in Forge, which loads on the next image:
-        forge.sync_model_selection()  # there, the user's checkpoint is the one it will load
+        model_loading.sync_model_selection()  # there, the user's checkpoint is the one it will load
 
     def begin(self, total: int) -> None:
         self._sd_lora = shared.opts.data.get("sd_lora")
@@ -157,25 +164,25 @@ class WebUIHost:
         return info
 
 
-def _check_applied(adapter: str) -> None:
-    """The adapter was loaded *and* changed the model; a file whose keys match no layer of
-    this checkpoint loads without error in both hosts and changes nothing (the WebUI logs it
-    at debug level, Forge prints "LoRA version mismatch"), so its image is not kept."""
+def _check_applied(adapter: str) -> str | None:
+    """The adapter was loaded *and* changed the model that made this image (this checkpoint,
+    this image: never extrapolated to the rest of the run). A file whose keys match no layer
+    of this checkpoint loads without error in every host and changes nothing (the WebUI logs
+    it at debug level, Forge prints "LoRA version mismatch", reForge "NOT LOADED"), so its
+    image is not kept. On a host whose patch records no probe knows, the image is kept and
+    the returned note says the check could not be made."""
     nets = [n for n in getattr(_networks(), "loaded_networks", []) if getattr(n, "name", None) == adapter]
     if not nets:
         raise AdapterLoadError(f"the WebUI could not load adapter {adapter!r} (see its console)")
-    applied = forge.adapter_applied(getattr(shared, "sd_model", None), adapter)
-    if applied is None:  # the WebUI v1.10.1: a network with no matched module changes nothing
-        modules = getattr(nets[0], "modules", None)
-        applied = modules is None or len(modules) > 0
+    applied, _how = adapter_applied(getattr(shared, "sd_model", None), nets[0])
+    if applied is None:
+        return APPLIED_UNKNOWN.format(adapter=adapter)
     if not applied and not _readable(getattr(getattr(nets[0], "network_on_disk", None), "filename", None)):
         # Forge lists a corrupt file, fails to read it and moves it to *.corrupted
         raise AdapterLoadError(f"the WebUI could not load adapter {adapter!r} (see its console)")
     if not applied:
-        raise AdapterLoadError(
-            f"adapter {adapter!r} loaded but none of its weights matches this checkpoint's layers "
-            "(made for another base model?): the image would equal the baseline, so it is not kept"
-        )
+        raise AdapterNotAppliedError(NOT_APPLIED.format(adapter=adapter))
+    return None
 
 
 def _readable(filename: str | None) -> bool:

@@ -5,6 +5,11 @@ v1.10.1: ``modules/lowvram.py`` (``send_everything_to_cpu``, only under ``--lowv
 ``--medvram``: otherwise the WebUI keeps SD on the GPU and expects it there).
 Forge: ``backend/memory_management.py`` (``unload_all_models``, ``soft_empty_cache``); its
 loader moves the models back to the GPU at the start of the next generation.
+reForge: ``ldm_patched/modules/model_management.py`` (the same two functions; it refuses
+``--lowvram``/``--medvram``).
+
+Which one applies is decided by the module the running host has imported (hosts that have
+it import it at start-up, before any extension), never by the host's name.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ def make_room(device: str) -> None:
     if not str(device).startswith(("cuda", "mps")):
         return
     gc.collect()
-    forge_memory = _forge_memory_management()
-    if forge_memory is not None:
-        forge_memory.unload_all_models()
-        forge_memory.soft_empty_cache()
+    patcher_memory = _patcher_memory_management()
+    if patcher_memory is not None:
+        patcher_memory.unload_all_models()
+        patcher_memory.soft_empty_cache()
         return
     from modules import shared
 
@@ -43,10 +48,12 @@ def make_room(device: str) -> None:
         pass
 
 
-def _forge_memory_management() -> Any:
-    """Forge's ``backend.memory_management``, only when Forge runs (already imported by it)."""
-    from .forge import is_forge
-
-    if not is_forge():
-        return None
-    return sys.modules.get("backend.memory_management")
+def _patcher_memory_management() -> Any:
+    """The model manager of a host that patches models instead of swapping weights (Forge's
+    ``backend.memory_management``, reForge's ``ldm_patched.modules.model_management``), when
+    the running host has imported one; ``None`` on the WebUI v1.10.1."""
+    for name in ("backend.memory_management", "ldm_patched.modules.model_management"):
+        module = sys.modules.get(name)
+        if callable(getattr(module, "unload_all_models", None)) and callable(getattr(module, "soft_empty_cache", None)):
+            return module
+    return None

@@ -219,6 +219,7 @@ class LycorisEvalGridScript(scripts.Script):
             f"{len(result.failed)} failed ({result.run_dir})"
         ]
         comments += [f"failed {key}: {error}" for key, error in list(result.failed.items())[:20]]
+        comments += [f"note {key}: {note}" for key, note in list(result.notes.items())[:20]]
         if result.interrupted:
             comments.append("interrupted: run again with this run id to resume")
         if result.stopped:

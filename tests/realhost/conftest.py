@@ -1,4 +1,4 @@
-"""Real-host fixtures, run against each real host: the WebUI v1.10.1 and Forge (the
+"""Real-host fixtures, run against each real host: the WebUI v1.10.1, Forge and reForge (the
 ``build`` fixture is parametrized, so every test that uses a host runs once per host,
 one host at a time). A host that is not built skips its tests with one line; in CI
 (``CI`` set) they fail instead."""

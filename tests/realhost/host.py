@@ -1,6 +1,7 @@
-"""Drive the real hosts: AUTOMATIC1111 WebUI v1.10.1 (``../shared/realhost/setup.sh``) and
-Stable Diffusion WebUI Forge (``../shared/realhost/forge/setup.sh``), each in its own build
-folder and its own Python environment (their pins cannot share one).
+"""Drive the real hosts: AUTOMATIC1111 WebUI v1.10.1 (``../shared/realhost/setup.sh``),
+Stable Diffusion WebUI Forge (``../shared/realhost/forge/setup.sh``) and reForge
+(``../shared/realhost/reforge/setup.sh``), each in its own build folder and its own Python
+environment (their pins cannot share one).
 
 The extension is installed the way a user installs it: copied into ``extensions/`` and its
 ``install.py`` run through the host's own ``launch`` module. Each host runs in its own
@@ -33,7 +34,7 @@ AUTH = ("tester", "s3cret")
 class Flavour:
     """One kind of real host: where its build lives and how it is started."""
 
-    name: str  # the test id: "webui" or "forge"
+    name: str  # the test id: "webui", "forge" or "reforge"
     env: str  # the variable naming its build folder
     default_dir: str  # where ``tools/setup.sh --tests`` builds it
     subdir: str  # the host's own tree inside the build folder
@@ -62,6 +63,9 @@ FLAVOURS = {
     "webui": Flavour("webui", "LYCORIS_EVAL_REALHOST", "realhost", "a1111", SHARED / "realhost" / "start.sh"),
     "forge": Flavour(
         "forge", "LYCORIS_EVAL_FORGE", "realhost-forge", "src", SHARED / "realhost" / "forge" / "start.sh"
+    ),
+    "reforge": Flavour(
+        "reforge", "LYCORIS_EVAL_REFORGE", "realhost-reforge", "src", SHARED / "realhost" / "reforge" / "start.sh"
     ),
 }
 ENV = FLAVOURS["webui"].env
@@ -111,7 +115,7 @@ HOST_SETTINGS = {
     "grid_save": False,
 }
 _IGNORE = shutil.ignore_patterns(
-    ".venv", ".venv-sweep", "lycoris-eval-runs", ".git", "realhost", "realhost-forge", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts", "*.egg-info", "out"
+    ".venv", ".venv-sweep", "lycoris-eval-runs", ".git", "realhost", "realhost-forge", "realhost-reforge", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts", "*.egg-info", "out"
 )
 
 
@@ -294,13 +298,28 @@ def run_records(a1111: Path, run_id: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _xyz_script(client: httpx.Client) -> dict[str, Any]:
+    for script in client.get("/sdapi/v1/script-info").json():
+        if script["name"] == "x/y/z plot" and not script["is_img2img"]:
+            return script
+    raise AssertionError("no x/y/z plot script in this host")
+
+
 def xyz_axis_index(client: httpx.Client, label: str) -> int:
     """The txt2img X/Y/Z plot's axis index of ``label``, read from the host (Forge's
     indices differ from the WebUI's)."""
-    for script in client.get("/sdapi/v1/script-info").json():
-        if script["name"] == "x/y/z plot" and not script["is_img2img"]:
-            return script["args"][0]["choices"].index(label)
-    raise AssertionError("no x/y/z plot script in this host")
+    return _xyz_script(client)["args"][0]["choices"].index(label)
+
+
+def xyz_args(client: httpx.Client, *axes: tuple[int, str, list]) -> list[Any]:
+    """The X/Y/Z plot's ``script_args``: the three axes (type, values, dropdown values; a
+    missing axis is "Nothing"), then every other argument at the host's own default as
+    ``/sdapi/v1/script-info`` lists it (18 arguments in the WebUI and Forge, 21 in reForge,
+    which adds its own options between the legend and the sub-images)."""
+    script = _xyz_script(client)
+    padded = list(axes) + [(0, "", [])] * (3 - len(axes))
+    rest = [arg.get("value") for arg in script["args"][9:]]
+    return [v for axis in padded for v in (axis[0], axis[1], list(axis[2]))] + rest
 
 
 def without_hash(title: str) -> str:
@@ -311,3 +330,12 @@ def without_hash(title: str) -> str:
 
 def current_checkpoint(client: httpx.Client) -> str:
     return client.get("/sdapi/v1/options").json()["sd_model_checkpoint"]
+
+
+def plain_image_checkpoint(client: httpx.Client) -> str:
+    """The checkpoint (model name) the host makes a plain image with, with no override: what
+    the user has, on every host (reForge's option can be ``null`` while a model is loaded)."""
+    body = {"prompt": "which model", "steps": 1, "width": 64, "height": 64, "seed": 1}
+    response = client.post("/sdapi/v1/txt2img", json=body, timeout=300)
+    assert response.status_code == 200, response.text[:2000]
+    return json.loads(response.json()["info"])["sd_model_name"]

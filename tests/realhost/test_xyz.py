@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .host import wait_job, xyz_axis_index
+from .host import wait_job, xyz_args, xyz_axis_index
 
 XYZ_DIR = ("outputs", "lycoris-eval", "xyz-last")
 
@@ -19,8 +19,7 @@ def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     weight_axis = xyz_axis_index(api, "LyCORIS: adapter weight")
     checkpoints = list(host.build.checkpoints)
     lora, loha = host.build.adapter("lora"), host.build.adapter("loha")
-    args = [checkpoint_axis, "", checkpoints, adapter_axis, "", [lora, loha]]
-    args += [weight_axis, "0.5, 1", [], True, False, False, False, False, False, False, 0, False]
+    args = xyz_args(api, (checkpoint_axis, "", checkpoints), (adapter_axis, "", [lora, loha]), (weight_axis, "0.5, 1", []))
     folder = _plot(api, host, "a red barn", args)
     files = sorted(folder.glob("*.png"))
     assert len(files) == 2 * 2 * 2 * 2, [f.name for f in files]  # checkpoints × adapters × weights × batch count
@@ -66,8 +65,7 @@ def test_xyz_prompt_sr_over_lora_tags_pairs_across_weights(api, host):
     sr = xyz_axis_index(api, "Prompt S/R")
     lora = host.build.adapter("lora")
     tags = [f"<lora:{lora}:{w}>" for w in ("0.5", "1", "0")]
-    args = [sr, ", ".join(tags), [], sr, "barn, house", [], 0, "", []]
-    args += [True, False, False, False, False, False, False, 0, False]
+    args = xyz_args(api, (sr, ", ".join(tags), []), (sr, "barn, house", []))
     folder = _plot(api, host, f"a red barn, {tags[0]}", args)
     assert len(list(folder.glob("*.png"))) == 3 * 2 * 2  # weights × words × batch count
     document = _evaluate(api, folder, ["vendi", "psnr_base"])
