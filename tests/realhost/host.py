@@ -179,7 +179,11 @@ def write_weights(weights_dir: Path) -> None:
         (lambda: OpenClipEncoder(model_name="ViT-B-32").build(), "open_clip_pytorch_model.bin"),
     ):
         if not (weights_dir / name).is_file():
-            torch.save(build().state_dict(), weights_dir / name)
+            # written under another name and renamed: a run killed mid-write leaves no
+            # truncated file that the next run would take as the weights
+            part = weights_dir / f"{name}.part"
+            torch.save(build().state_dict(), part)
+            part.replace(weights_dir / name)
 
 
 def write_mismatched_lora(path: Path) -> None:
