@@ -115,7 +115,19 @@ HOST_SETTINGS = {
     "grid_save": False,
 }
 _IGNORE = shutil.ignore_patterns(
-    ".venv", ".venv-sweep", "lycoris-eval-runs", ".git", "realhost", "realhost-forge", "realhost-reforge", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts", "*.egg-info", "out"
+    ".venv",
+    ".venv-sweep",
+    "lycoris-eval-runs",
+    ".git",
+    "realhost",
+    "realhost-forge",
+    "realhost-reforge",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "test-artifacts",
+    "*.egg-info",
+    "out",
 )
 
 

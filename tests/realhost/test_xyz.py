@@ -19,7 +19,9 @@ def test_xyz_with_our_axes_and_batch_count_two_then_evaluate(api, host):
     weight_axis = xyz_axis_index(api, "LyCORIS: adapter weight")
     checkpoints = list(host.build.checkpoints)
     lora, loha = host.build.adapter("lora"), host.build.adapter("loha")
-    args = xyz_args(api, (checkpoint_axis, "", checkpoints), (adapter_axis, "", [lora, loha]), (weight_axis, "0.5, 1", []))
+    args = xyz_args(
+        api, (checkpoint_axis, "", checkpoints), (adapter_axis, "", [lora, loha]), (weight_axis, "0.5, 1", [])
+    )
     folder = _plot(api, host, "a red barn", args)
     files = sorted(folder.glob("*.png"))
     assert len(files) == 2 * 2 * 2 * 2, [f.name for f in files]  # checkpoints × adapters × weights × batch count

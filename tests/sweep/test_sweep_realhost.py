@@ -156,3 +156,47 @@ def test_bad_webuis_are_refused_before_any_image(build, webuis, tmp_path):
     proc = run_sweep(spec, tmp_path / "runs", [], "--webui", no_auth, timeout=60)
     assert proc.returncode == 2 and "refused the credentials (HTTP 401)" in proc.stderr
     assert not (tmp_path / "runs" / "refused").exists()
+
+
+@pytest.fixture(scope="module")
+def reforge(tmp_path_factory: pytest.TempPathFactory):
+    """One real reForge (API only, without our extension: the sweep needs only its API)."""
+    from ..realhost.host import FLAVOURS
+
+    flavour = FLAVOURS["reforge"]
+    if not flavour.built():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the sweep on reForge too: {flavour.setup_hint}")
+        pytest.skip(flavour.setup_hint)
+    build = Build(flavour, flavour.dest())
+    host = start_webui(build, tmp_path_factory.mktemp("reforge") / "data")
+    try:
+        yield build, host
+    finally:
+        host.stop()
+
+
+def test_sweep_on_reforge_makes_every_cell_with_its_adapter(reforge, tmp_path):
+    """reForge through its own API: every cell made once, each adapter image with the
+    adapter applied (named in the infotext's Lora hashes, and not its baseline's pixels)."""
+    from PIL import Image
+
+    build, host = reforge
+    adapter = build.adapter("lora")
+    spec = write_spec(tmp_path, build, seeds=2, run_id="reforge", adapters=[adapter], weights=[1.0], prompts=["a cat"])
+    proc = run_sweep(spec, tmp_path / "runs", [host])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = tmp_path / "runs" / "reforge"
+    lines = assert_every_cell_once(run_dir, spec)
+    assert len(lines) == 2 * 2 * 2  # checkpoints × seeds × (baseline + adapter)
+
+    def pixels(line: dict) -> bytes:
+        with Image.open(run_dir / "images" / line["image"]) as im:
+            return im.convert("RGB").tobytes()
+
+    by_key = {line["key"]: line for line in lines}
+    for line in lines:
+        if line["adapter"]:
+            assert f"{adapter}: " in line["infotext"].split("Lora hashes:", 1)[-1], line["infotext"]
+            baseline = by_key[f"{line['checkpoint']}|-|0|p0|{line['seed']}"]
+            assert pixels(line) != pixels(baseline), "the adapter image equals its baseline"
