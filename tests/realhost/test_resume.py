@@ -41,7 +41,10 @@ def test_kill_9_mid_grid_then_resume_with_the_run_id_given_at_submission(build):
             while time.monotonic() < deadline:
                 status = client.get(f"/lycoris-eval/v1/jobs/{answer['job_id']}").json()
                 assert status["run_id"] == run_id
-                if status["images_done"] >= 4:
+                # finished on disk, not only handed to the background writer (images_done):
+                # a kill between the two would lose an in-flight image and the count below
+                path = first.root / "outputs" / "lycoris-eval" / run_id / "cells.jsonl"
+                if status["images_done"] >= 4 and path.is_file() and len(_digests(first, run_id)) >= 4:
                     break
                 time.sleep(0.1)
             first.kill9()
