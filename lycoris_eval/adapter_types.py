@@ -15,13 +15,13 @@ metadata the training base model and the network module/algo.
 from __future__ import annotations
 
 import json
-import struct
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-MAX_HEADER = 100 * 1024 * 1024
+from .families import family_of
+from .safetensors_header import read_safetensors_header
 
 
 @dataclass
@@ -38,26 +38,13 @@ class AdapterInfo:
     network_module: str | None = None
     algo: str | None = None
     note: str | None = None
+    family: str = "unknown"  # model family from the tensors (families.py), metadata as cross-check
+    family_evidence: str | None = None
+    family_metadata: str | None = None
+    family_conflict: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def read_safetensors_header(path: Path) -> dict[str, Any]:
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-        if len(head) != 8:
-            raise ValueError("file shorter than a safetensors header")
-        (length,) = struct.unpack("<Q", head)
-        if length > MAX_HEADER:
-            raise ValueError(f"header of {length} bytes is implausible")
-        raw = handle.read(length)
-    if len(raw) != length:
-        raise ValueError("truncated safetensors header")
-    header = json.loads(raw.decode("utf-8"))
-    if not isinstance(header, dict):
-        raise ValueError("safetensors header is not an object")
-    return header
 
 
 _SUFFIXES = [
@@ -136,6 +123,9 @@ def classify(header: dict[str, Any]) -> AdapterInfo:
         network_module=metadata.get("ss_network_module") or None,
         algo=_algo(metadata),
     )
+    family = family_of(header)
+    info.family, info.family_evidence = family.family, family.evidence
+    info.family_metadata, info.family_conflict = family.metadata_family, family.conflict
     if dora and kind != "unknown":
         info.type = f"{kind}+DoRA" if kind != "mixed" else "mixed+DoRA"
     return info

@@ -180,6 +180,7 @@ def _info_routes(router: APIRouter, ctx: _Routes) -> None:
                     "type": info.get("type", "unknown"),
                     "trained_on": info.get("trained_on"),
                     "base_model_version": info.get("base_model_version"),
+                    "family": info.get("family", "unknown"),
                     "rank": info.get("rank"),
                     "hash": ref.hash,
                     "info": info,

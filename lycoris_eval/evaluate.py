@@ -161,7 +161,8 @@ class Evaluation:
                 except Exception as exc:  # noqa: BLE001 - a label, never a reason to fail scoring
                     notes.append(f"adapter {name}: type not detected ({exc})")
             if info:
-                out[name] = {k: info.get(k) for k in ("type", "trained_on", "base_model_version", "rank")}
+                keys = ("type", "trained_on", "base_model_version", "rank", "family", "family_conflict")
+                out[name] = {k: info.get(k) for k in keys}
         return out
 
     def _verdicts(

@@ -20,7 +20,14 @@ from typing import Any, Protocol
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .base_values import check_prompt_lengths
-from .errors import AdapterLoadError, AdapterNotAppliedError, CheckpointMismatchError, HostImageError, InputError
+from .errors import (
+    AdapterLoadError,
+    AdapterNotAppliedError,
+    CheckpointMismatchError,
+    HostImageError,
+    InputError,
+    SpecError,
+)
 from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
 from .report import write_atomic_bytes as _write_file  # module-level name: tests simulate a full disk
@@ -37,6 +44,7 @@ class CheckpointRef:
     name: str  # as /sdapi/v1/sd-models "model_name" / the name users type
     title: str  # the host's key for switching
     hash: str | None = None
+    family: str | None = None  # model family from the file's header (families.py); None: not read
 
 
 @dataclass
@@ -78,6 +86,7 @@ class RunResult:
     skipped_existing: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    cross_family: list[str] = field(default_factory=list)  # (checkpoint, adapter) pairs skipped, why
     user_skipped: list[str] = field(default_factory=list)
     interrupted: bool = False
     stopped: str | None = None
@@ -89,8 +98,6 @@ def _match(name: str, pool: dict[str, Any], what: str) -> Any:
     lowered = {k.lower(): v for k, v in pool.items()}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    from .errors import SpecError
-
     close = difflib.get_close_matches(name, list(pool), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise SpecError(f"{what}s", f"unknown {what} {name!r}{hint}")
@@ -111,10 +118,27 @@ def resolve_adapters(host: Host, names: Sequence[str]) -> list[AdapterRef]:
     return [_match(n, pool, "adapter") for n in names]
 
 
+def cross_family_pairs(
+    checkpoints: Sequence[CheckpointRef], adapters: Sequence[AdapterRef]
+) -> list[tuple[str, str, str]]:
+    """``(checkpoint, adapter, message)`` for each pair whose families are both known and
+    cannot go together (an SD1.5 LoRA on an SDXL checkpoint changes nothing: its images
+    would be a second set of baselines). Unknown families are never refused on a guess."""
+    from .families import compatible, cross_family_message
+
+    pairs = []
+    for adapter in adapters:
+        family = (adapter.info or {}).get("family")
+        for checkpoint in checkpoints:
+            if compatible(family, checkpoint.family) is False:
+                message = cross_family_message(adapter.name, family, checkpoint.name, checkpoint.family or "")
+                pairs.append((checkpoint.name, adapter.name, message))
+    return pairs
+
+
 def check_adapter_free(spec: GridSpec) -> None:
     """Baselines must be made without any adapter: refuse adapter tags in the base prompt
     (the page's prompt, ``base.prompt_prefix``) and in the grid's prompts."""
-    from .errors import SpecError
     from .infotext import adapter_tags
 
     prefix = str(spec.base.get("prompt_prefix", "") or "")
@@ -144,7 +168,14 @@ class GridRunner:
         outputs_root: Path,
         grid_limit: int = DEFAULT_GRID_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        cross_family: str = "refuse",
     ) -> None:
+        """``cross_family``: what to do with (checkpoint, adapter) pairs whose model families
+        cannot go together — ``"refuse"`` the grid before any image (API, sweep), or
+        ``"skip"`` their cells, recorded in the run and said on the page (Script)."""
+        if cross_family not in ("refuse", "skip"):
+            raise ValueError(f"cross_family must be 'refuse' or 'skip', not {cross_family!r}")
+        self.cross_family = cross_family
         self.host = host
         self.outputs_root = Path(outputs_root)
         self.grid_limit = grid_limit
@@ -156,6 +187,11 @@ class GridRunner:
         check_prompt_lengths([str(spec.base.get("prompt_prefix", "") or "")] + [p.text for p in spec.prompts])
         checkpoints = resolve_checkpoints(self.host, spec.checkpoints)
         adapters = resolve_adapters(self.host, spec.adapters)
+        if self.cross_family == "refuse":
+            refused = cross_family_pairs(checkpoints, adapters)
+            if refused:
+                more = f" (and {len(refused) - 1} more such pairs)" if len(refused) > 1 else ""
+                raise SpecError("adapters", refused[0][2] + more)
         total = spec.count()
         if total > self.grid_limit and not confirm_large:
             raise InputError(
@@ -184,6 +220,9 @@ class GridRunner:
         result.skipped_existing = len(jobs) - len(todo)
         # (checkpoint, adapter) -> error; checkpoint None: the file itself fails everywhere
         broken: dict[tuple[str | None, str], str] = {}
+        for checkpoint, adapter, message in cross_family_pairs(checkpoints, adapters):
+            broken[(checkpoint, adapter)] = message
+            result.cross_family.append(message)
         self.host.begin(len(todo))
         start = self.clock()
         # PNG encoding and the durable writes overlap the next image's sampling
@@ -197,6 +236,9 @@ class GridRunner:
                 text = f"{job.checkpoint} · {job.label()} · seed {seed_pos}/{len(spec.seeds)}"
                 self.host.progress(number, len(todo), text)
                 known = broken.get((None, job.adapter or "")) or broken.get((job.checkpoint, job.adapter or ""))
+                if known is not None and known in result.cross_family:
+                    writer.append(cell_line(job, "skipped", reason=known))  # never generated
+                    continue
                 if known is not None:
                     self._record_failure(writer, result, job, known)
                     continue

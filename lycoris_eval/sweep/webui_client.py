@@ -26,6 +26,7 @@ import httpx
 from ..adapter_types import detect
 from ..base_values import HostVocabulary
 from ..errors import AdapterLoadError, CheckpointMismatchError, HostImageError, InputError, WebUIUnreachable
+from ..families import checkpoint_family
 from ..grid_runner import AdapterRef, CheckpointRef
 from ..grid_spec import GridJob
 from ..infotext import parse_infotext
@@ -116,7 +117,16 @@ class WebUIClient:
     def facts(self) -> WebUIFacts:
         """Everything the sweep checks before any image (one round of GETs)."""
         models = self._json("/sdapi/v1/sd-models")
-        checkpoints = [CheckpointRef(m["model_name"], m["title"], m.get("sha256") or m.get("hash")) for m in models]
+        # the family from the file's header when this machine can read it (same disk or mount)
+        checkpoints = [
+            CheckpointRef(
+                m["model_name"],
+                m["title"],
+                m.get("sha256") or m.get("hash"),
+                checkpoint_family(m.get("filename")).family,
+            )
+            for m in models
+        ]
         options = self._json("/sdapi/v1/options")
         loras = self._json("/sdapi/v1/loras")
         extension, infos = self._extension()

@@ -26,8 +26,10 @@ from ..errors import (
     LycorisEvalError,
     SpecError,
 )
+from ..families import checkpoint_family
 from ..grid_runner import AdapterRef, CheckpointRef, Generated
 from ..grid_spec import GridJob
+from ..safetensors_header import read_safetensors_header
 from . import model_loading
 from .patches import APPLIED_UNKNOWN, NOT_APPLIED, adapter_applied
 
@@ -62,16 +64,19 @@ class WebUIHost:
     def checkpoints(self) -> list[CheckpointRef]:
         refs = []
         for info in sd_models.checkpoints_list.values():
-            refs.append(CheckpointRef(name=info.model_name, title=info.title, hash=info.shorthash or info.hash))
+            family = checkpoint_family(getattr(info, "filename", None)).family
+            hashed = info.shorthash or info.hash
+            refs.append(CheckpointRef(name=info.model_name, title=info.title, hash=hashed, family=family))
             if info.name != info.model_name:
-                refs.append(CheckpointRef(name=info.name, title=info.title, hash=info.shorthash or info.hash))
+                refs.append(CheckpointRef(name=info.name, title=info.title, hash=hashed, family=family))
         return refs
 
     def current_checkpoint(self) -> CheckpointRef:
         info = model_loading.user_checkpoint_info()
         if info is None:
             raise InputError("no checkpoint is loaded or available in the WebUI")
-        return CheckpointRef(name=info.model_name, title=info.title, hash=info.shorthash or info.hash)
+        family = checkpoint_family(getattr(info, "filename", None)).family
+        return CheckpointRef(name=info.model_name, title=info.title, hash=info.shorthash or info.hash, family=family)
 
     def adapters(self) -> list[AdapterRef]:
         networks = _networks()
@@ -186,8 +191,6 @@ def _check_applied(adapter: str) -> str | None:
 
 
 def _readable(filename: str | None) -> bool:
-    from ..adapter_types import read_safetensors_header
-
     if not filename or not Path(filename).is_file():
         return False
     if not filename.lower().endswith(".safetensors"):

@@ -17,6 +17,7 @@ from modules import processing, scripts, sd_models
 from ..adapter_types import detect
 from ..config import with_request
 from ..errors import LycorisEvalError, SpecError
+from ..families import FAMILY_TITLES
 from ..grid_runner import RunResult
 from ..grid_spec import GridSpec
 from .host import WebUIHost, _networks, check_base, page_settings
@@ -134,7 +135,11 @@ class LycorisEvalGridScript(scripts.Script):
                 net = available.get(name)
                 info = detect(Path(net.filename)).as_dict() if net is not None and net.filename else {}
                 base = info.get("trained_on") or info.get("base_model_version") or "unknown base"
-                lines.append(f"* **{name}**: {info.get('type', 'unknown')}, trained on {base}")
+                family = FAMILY_TITLES.get(info.get("family") or "unknown", "unknown")
+                line = f"* **{name}**: {info.get('type', 'unknown')}, {family} family, trained on {base}"
+                if info.get("family_conflict"):
+                    line += f" ({info['family_conflict']})"
+                lines.append(line)
             return "\n".join(lines)
 
         with gr.Group(elem_id="lycoris-eval-grid"):
@@ -209,7 +214,7 @@ class LycorisEvalGridScript(scripts.Script):
             spec, confirm = spec_from_args(values)
             check_base(spec.base)  # a JSON spec's base: the page's sliders do not limit it
             spec.base = {**page_settings(p), **spec.base}
-            runner = grid_runner(WebUIHost(p))
+            runner = grid_runner(WebUIHost(p), cross_family="skip")
             result = runner.run(spec, confirm_large=confirm)
         except LycorisEvalError as exc:
             _comment(p, f"LyCORIS Eval grid: {exc}")
@@ -220,6 +225,7 @@ class LycorisEvalGridScript(scripts.Script):
         ]
         comments += [f"failed {key}: {error}" for key, error in list(result.failed.items())[:20]]
         comments += [f"note {key}: {note}" for key, note in list(result.notes.items())[:20]]
+        comments += [f"skipped, not generated: {message}" for message in result.cross_family]
         if result.interrupted:
             comments.append("interrupted: run again with this run id to resume")
         if result.stopped:

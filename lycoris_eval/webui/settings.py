@@ -75,12 +75,13 @@ def default_metrics() -> list[str]:
     return known or list(DEFAULT_METRICS)
 
 
-def grid_runner(host: Any) -> Any:
+def grid_runner(host: Any, cross_family: str = "refuse") -> Any:
     """A :class:`~lycoris_eval.grid_runner.GridRunner` into the run store folder, with the
-    grid size limit setting (the Script, the API's check and its job all use this)."""
+    grid size limit setting (the Script, the API's check and its job all use this); the
+    Script skips cross-family cells (``"skip"``), the API refuses them."""
     from ..grid_runner import GridRunner
 
-    return GridRunner(host, outputs_root(), grid_limit=int(opt("grid_limit", 500)))
+    return GridRunner(host, outputs_root(), grid_limit=int(opt("grid_limit", 500)), cross_family=cross_family)
 
 
 def eval_config_from_settings() -> Any:

@@ -17,6 +17,7 @@ from .host import (
     Host,
     install_extension,
     write_mismatched_lora,
+    write_sdxl_lora,
     write_settings,
     write_weights,
 )
@@ -75,6 +76,7 @@ def build(request) -> Build:
         (10**9).to_bytes(8, "little") + b'{"truncated'
     )
     write_mismatched_lora(built.root / "models" / "Lora" / "mismatch_lora.safetensors")
+    write_sdxl_lora(built.root / "models" / "Lora" / "crossfamily-sdxl.safetensors")
     write_weights(built.root / "models" / "lycoris-eval")
     return built
 

@@ -199,8 +199,10 @@ def write_weights(weights_dir: Path) -> None:
 
 
 def write_mismatched_lora(path: Path) -> None:
-    """A well-formed kohya LoRA whose 16 modules name layers no SD1.5 checkpoint has (as an
-    SDXL or SD3 LoRA would be for an SD1.5 model): both hosts load it and change nothing."""
+    """A well-formed kohya LoRA whose 16 modules name layers no SD1.5 checkpoint has, with
+    SD1 training metadata (a broken conversion): its family does not stop it before the
+    images, so the after-the-fact check (every host loads it and changes nothing) is what
+    catches it."""
     import torch
     from safetensors.torch import save_file
 
@@ -210,7 +212,24 @@ def write_mismatched_lora(path: Path) -> None:
         tensors[f"{name}.lora_down.weight"] = torch.full((4, 32), 0.01)
         tensors[f"{name}.lora_up.weight"] = torch.full((32, 4), 0.01)
         tensors[f"{name}.alpha"] = torch.tensor(4.0)
-    save_file(tensors, str(path), metadata={"ss_network_module": "networks.lora", "ss_base_model_version": "sdxl"})
+    save_file(tensors, str(path), metadata={"ss_network_module": "networks.lora", "ss_base_model_version": "sd_v1"})
+
+
+def write_sdxl_lora(path: Path) -> None:
+    """A kohya SDXL LoRA (both text encoders and the SGM UNet names, 2048-wide context, no
+    metadata): on the SD1.5 test checkpoints its cells are refused before any image."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for name, d_in, d_out in (
+        ("lora_te1_text_model_encoder_layers_0_self_attn_q_proj", 768, 768),
+        ("lora_te2_text_model_encoder_layers_0_self_attn_q_proj", 1280, 1280),
+        ("lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k", 2048, 640),
+    ):
+        tensors[f"{name}.lora_down.weight"] = torch.full((4, d_in), 0.01)
+        tensors[f"{name}.lora_up.weight"] = torch.full((d_out, 4), 0.01)
+    save_file(tensors, str(path))
 
 
 class Host:

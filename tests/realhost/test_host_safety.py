@@ -103,6 +103,29 @@ def test_adapter_that_does_not_work_is_recorded_on_its_cells(api, host, bad, wor
     assert sum(r["status"] == "done" for r in records) == 4  # baselines and the working LoRA
 
 
+def test_cross_family_adapter_refused_before_any_image(api, host):
+    """An SDXL LoRA on the host's SD1.5 checkpoints: 422 naming the adapter, both families
+    (read from the files' headers) and what to do; no run folder, no image; and the host's
+    adapter list already says the family."""
+    runs = host.root / "outputs" / "lycoris-eval"
+    before = sorted(p.name for p in runs.iterdir()) if runs.exists() else []
+    body = {
+        "adapters": [host.build.adapter("lora"), "crossfamily-sdxl"],
+        "weights": [1.0],
+        "prompts": ["a boat"],
+        "seeds": [1],
+        "base": {"steps": 4, "width": 64, "height": 64},
+    }
+    response = api.post(f"{PREFIX}/grid", json=body)
+    assert response.status_code == 422, response.text
+    text = response.text
+    assert "'crossfamily-sdxl' is for SDXL" in text and "is SD 1.x" in text and "pick a checkpoint" in text
+    assert (sorted(p.name for p in runs.iterdir()) if runs.exists() else []) == before
+    listed = {a["name"]: a for a in api.get(f"{PREFIX}/adapters").json()}
+    assert listed["crossfamily-sdxl"]["info"]["family"] == "sdxl"
+    assert listed[host.build.adapter("lora")]["info"]["family"] == "sd1"
+
+
 def test_add_network_to_prompt_never_reaches_a_baseline(api, host):
     """The Lora extension's "Add network to prompt" (``sd_lora``) would put an adapter into
     every baseline. Forge's Lora extension has no such setting (read from the host): there
