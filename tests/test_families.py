@@ -200,3 +200,21 @@ def test_api_refuses_a_cross_family_grid_naming_both_families(fake_webui, tmp_pa
     assert "'style_lora' is for SD 1.x but checkpoint 'mix-b' is SDXL" in message and "(and 1 more" in message
     assert ns.processing.CALLS == [] and not (tmp_path / "runs").exists()
     runner.prepare(GridSpec.from_dict(spec(checkpoints=["base-a"])))  # the same-family part is fine
+
+
+def test_xyz_plot_with_a_cross_family_adapter_is_refused_before_any_image(fake_webui):
+    from .test_grid import page_p
+
+    ns = fake_webui
+    write_sdxl_checkpoint(ns.data / "models" / "Stable-diffusion" / "mix-b.safetensors")
+    ns.adapter.setup()
+    adapter_axis = next(o for o in ns.xyz.axis_options if o.label == "LyCORIS: adapter")
+    checkpoint_axis = next(o for o in ns.xyz.axis_options if o.label == "Checkpoint name")
+    with pytest.raises(RuntimeError, match="'style_loha' is for SD 1.x but checkpoint 'mix-b' is SDXL"):
+        ns.xyz.run_plot(
+            page_p(ns, prompt="a cat", seed=5), [(checkpoint_axis, ["base-a", "mix-b"]), (adapter_axis, ["style_loha"])]
+        )
+    assert not ns.processing.CALLS
+    # the same adapter over the same-family checkpoint alone plots as before
+    ns.xyz.run_plot(page_p(ns, prompt="a cat", seed=5), [(checkpoint_axis, ["base-a"]), (adapter_axis, ["style_loha"])])
+    assert ns.processing.CALLS

@@ -91,6 +91,7 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
         cell, captured = values.get("cell"), []
         if cell is None:
             return original(p, *args, **kwargs)
+        check_families(p)  # before any cell: an adapter that cannot apply is a plot of baselines
 
         groups = {
             key: group_labels(
@@ -130,6 +131,41 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
 
     draw_xyz_grid._lycoris_eval = True  # type: ignore[attr-defined]
     xyz.draw_xyz_grid = draw_xyz_grid
+
+
+def _axis_values(label: str) -> list[Any] | None:
+    for name in ("xyz_plot_x", "xyz_plot_y", "xyz_plot_z"):
+        info = getattr(shared.state, name, None)
+        if info is not None and getattr(getattr(info, "axis", None), "label", None) == label:
+            return list(info.values)
+    return None
+
+
+def check_families(p: Any) -> None:
+    """Refuse the plot, before its first image, when an adapter on our axis cannot apply to
+    a checkpoint of the plot (its Checkpoint name axis, else the checkpoint the cells use).
+    The plot cannot leave one cell out without drawing a fake image, so the whole plot is
+    refused with the pair named (the Script skips such cells instead)."""
+    from modules import sd_models
+
+    from ..families import checkpoint_family, compatible, cross_family_message
+    from .host import adapter_info
+
+    adapters = [a for a in (_axis_values(AXIS_ADAPTER) or []) if a not in ("", "None", "none")]
+    if not adapters:
+        return
+    names = _axis_values("Checkpoint name")
+    if names is None:
+        names = [p.override_settings.get("sd_model_checkpoint") or getattr(shared.opts, "sd_model_checkpoint", None)]
+    for name in names:
+        info = sd_models.get_closet_checkpoint_match(name) if name else None
+        family = checkpoint_family(getattr(info, "filename", None)).family
+        for adapter in adapters:
+            adapter_family = adapter_info(str(adapter)).get("family")
+            if compatible(adapter_family, family) is False:
+                label = getattr(info, "model_name", None) or str(name)
+                message = cross_family_message(str(adapter), adapter_family, label, family)
+                raise RuntimeError(f"LyCORIS: {message} (remove it from the adapter axis)")
 
 
 def _axis_label(state_name: str) -> str:

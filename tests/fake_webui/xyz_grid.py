@@ -1,5 +1,5 @@
 """scripts/xyz_grid.py (v1.10.1), reduced to AxisOption, axis_options (Nothing, Seed, Steps,
-Prompt S/R as upstream) and one cell's apply."""
+Prompt S/R, Checkpoint name as upstream) and one cell's apply."""
 
 from collections import namedtuple
 from copy import copy
@@ -38,6 +38,27 @@ def apply_prompt(p, x, xs):
     p.negative_prompt = p.negative_prompt.replace(xs[0], x)
 
 
+def apply_checkpoint(p, x, xs):
+    import modules.sd_models
+
+    info = modules.sd_models.get_closet_checkpoint_match(x)
+    if info is None:
+        raise RuntimeError(f"Unknown checkpoint: {x}")
+    p.override_settings["sd_model_checkpoint"] = info.name
+
+
+def confirm_checkpoints(p, xs):
+    import modules.sd_models
+
+    for x in xs:
+        if modules.sd_models.get_closet_checkpoint_match(x) is None:
+            raise RuntimeError(f"Unknown checkpoint: {x}")
+
+
+def format_remove_path(p, opt, x):
+    return x
+
+
 class AxisOption:
     def __init__(
         self,
@@ -65,6 +86,15 @@ axis_options = [
     AxisOption("Seed", int, apply_field("seed")),
     AxisOption("Steps", int, apply_field("steps")),
     AxisOption("Prompt S/R", str, apply_prompt, format_value=format_value),
+    AxisOption(
+        "Checkpoint name",
+        str,
+        apply_checkpoint,
+        format_value=format_remove_path,
+        confirm=confirm_checkpoints,
+        cost=1.0,
+        choices=lambda: [],
+    ),
 ]
 
 
