@@ -136,6 +136,15 @@ def cross_family_pairs(
     return pairs
 
 
+def refuse_cross_family(checkpoints: Sequence[CheckpointRef], adapters: Sequence[AdapterRef]) -> None:
+    """The API's and the sweep's rule: a grid with any cross-family pair is refused, before
+    any image, naming the first pair and how many more there are."""
+    refused = cross_family_pairs(checkpoints, adapters)
+    if refused:
+        more = f" (and {len(refused) - 1} more such pairs)" if len(refused) > 1 else ""
+        raise SpecError("adapters", refused[0][2] + more)
+
+
 def check_adapter_free(spec: GridSpec) -> None:
     """Baselines must be made without any adapter: refuse adapter tags in the base prompt
     (the page's prompt, ``base.prompt_prefix``) and in the grid's prompts."""
@@ -188,10 +197,7 @@ class GridRunner:
         checkpoints = resolve_checkpoints(self.host, spec.checkpoints)
         adapters = resolve_adapters(self.host, spec.adapters)
         if self.cross_family == "refuse":
-            refused = cross_family_pairs(checkpoints, adapters)
-            if refused:
-                more = f" (and {len(refused) - 1} more such pairs)" if len(refused) > 1 else ""
-                raise SpecError("adapters", refused[0][2] + more)
+            refuse_cross_family(checkpoints, adapters)
         total = spec.count()
         if total > self.grid_limit and not confirm_large:
             raise InputError(

@@ -17,7 +17,14 @@ from typing import Any
 
 from ..base_values import check_base_values, check_prompt_lengths
 from ..errors import InputError, SpecError, WebUIUnreachable
-from ..grid_runner import AdapterRef, CheckpointRef, check_adapter_free, resolve_adapters, resolve_checkpoints
+from ..grid_runner import (
+    AdapterRef,
+    CheckpointRef,
+    check_adapter_free,
+    refuse_cross_family,
+    resolve_adapters,
+    resolve_checkpoints,
+)
 from ..grid_spec import GridSpec
 from .webui_client import WebUIClient, WebUIFacts
 
@@ -93,6 +100,7 @@ def check_webuis(spec: GridSpec, urls: Sequence[str], auth: str | None, timeout:
             raise SpecError(exc.field, f"{exc} (WebUI {client.url})") from None
     first = next(iter(resolved.values()))
     _same_files(first[0], resolved)
+    refuse_cross_family(first[0], first[1])  # families from the files' headers, where readable
     return Prepared(spec, "", facts, first[0], first[1], given)
 
 

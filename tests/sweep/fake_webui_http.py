@@ -30,6 +30,7 @@ class FakeWebUI:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.dead = False
+        self.files: dict[str, str] = {}  # checkpoint/adapter name -> a file on this machine
 
     @property
     def url(self) -> str:
@@ -46,9 +47,12 @@ class FakeWebUI:
 
     def get(self, path: str) -> tuple[int, Any]:
         routes = {
-            "/sdapi/v1/sd-models": [{"title": f"{c}.safetensors", "model_name": c, "hash": None} for c in CHECKPOINTS],
+            "/sdapi/v1/sd-models": [
+                {"title": f"{c}.safetensors", "model_name": c, "hash": None, "filename": self.files.get(c)}
+                for c in CHECKPOINTS
+            ],
             "/sdapi/v1/options": {"sd_model_checkpoint": f"{self.loaded}.safetensors", "sd_lora": "None"},
-            "/sdapi/v1/loras": [{"name": a, "path": f"/nowhere/{a}.safetensors"} for a in ADAPTERS],
+            "/sdapi/v1/loras": [{"name": a, "path": self.files.get(a, f"/nowhere/{a}.safetensors")} for a in ADAPTERS],
             "/sdapi/v1/samplers": [{"name": "Euler", "aliases": []}],
             "/sdapi/v1/schedulers": [{"name": "automatic", "label": "Automatic"}],
         }
