@@ -16,6 +16,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from .families import FAMILY_TITLES
 from .report import fmt_metric, fmt_rank, write_atomic, write_atomic_bytes
 from .verdicts import is_checkpoint
 
@@ -234,6 +235,15 @@ def markdown_report(tables: dict[str, Any]) -> str:
             + " |"
             for r in tables["by_type"]
         ]
+    if tables.get("adapters"):
+        lines += ["", "## Adapters", "", "| adapter | type | model family | trained on |", "|---|---|---|---|"]
+        for name, info in tables["adapters"].items():
+            family = FAMILY_TITLES.get(info.get("family") or "unknown", info.get("family"))
+            if info.get("family_conflict"):
+                family = f"{family} ({info['family_conflict']})"
+            lines.append(
+                f"| {_cell(name)} | {_cell(info.get('type'))} | {_cell(family)} | {_cell(info.get('trained_on'))} |"
+            )
     if tables["trust"]:
         lines += ["", "## Can the metrics be trusted here?", ""]
         lines += [

@@ -198,7 +198,9 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
       of that type (all weights);
     * ``heatmaps``: per metric, adapters × checkpoints (mean over weights), with the
       checkpoint each adapter was trained on;
-    * ``trust``, ``comparisons``, ``verdicts`` and ``failures`` as in scores.json.
+    * ``trust``, ``comparisons``, ``verdicts`` and ``failures`` as in scores.json;
+    * ``adapters``: per adapter, its type, model family (and any tensors/metadata conflict)
+      and training base.
     """
     metrics = list(document.get("metrics", {}))
     adapters_info: dict[str, dict[str, Any]] = {}
@@ -299,4 +301,10 @@ def report_tables(document: dict[str, Any], manifest: dict[str, Any] | None = No
         "verdicts": document.get("verdicts"),
         "failures": document.get("run", {}).get("generation_failures", []),
         "skipped": document.get("run", {}).get("skipped", []),
+        "adapters": {
+            name: {k: adapters_info.get(name, {}).get(k) for k in ("type", "family", "family_conflict", "trained_on")}
+            for name in sorted(
+                {row["adapter"] for row in summary if row.get("adapter")} | set(document.get("adapters") or {}), key=str
+            )
+        },
     }

@@ -104,3 +104,14 @@ def test_terminal_table_names_the_clear_differences_and_verdicts():
     assert f"clearly different: {clear} of {tests} paired tests (Benjamini–Hochberg, 5% FDR)" in text
     assert "weight 1 beats weight 0.5 (styleA on ckA)" in text
     assert "verdict: styleA on ckB (vs ckA): not enough evidence @0.5, 1 — too few seeds for an interval" in text
+
+
+def test_report_names_each_adapters_family_and_a_conflict():
+    doc = document()
+    conflict = "the tensors say SDXL (two text encoders) but the training metadata says SD 1.x; the tensors are trusted"
+    doc["adapters"] = {"styleA": {"type": "LoHa", "family": "sdxl", "family_conflict": conflict, "trained_on": "ckA"}}
+    tables = report_tables(doc)
+    assert tables["adapters"]["styleA"]["family"] == "sdxl"
+    text = markdown_report(tables)
+    assert "## Adapters" in text
+    assert f"| styleA | LoHa | SDXL (incl. Pony, Illustrious, NoobAI) ({conflict}) | ckA |" in text
