@@ -28,6 +28,7 @@ from .errors import (
     InputError,
     SpecError,
 )
+from .families import compatible, cross_family_message
 from .grid_spec import GridJob, GridSpec
 from .infotext import PROMPT_TYPE_KEY
 from .report import write_atomic_bytes as _write_file  # module-level name: tests simulate a full disk
@@ -124,8 +125,6 @@ def cross_family_pairs(
     """``(checkpoint, adapter, message)`` for each pair whose families are both known and
     cannot go together (an SD1.5 LoRA on an SDXL checkpoint changes nothing: its images
     would be a second set of baselines). Unknown families are never refused on a guess."""
-    from .families import compatible, cross_family_message
-
     pairs = []
     for adapter in adapters:
         family = (adapter.info or {}).get("family")
