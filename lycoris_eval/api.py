@@ -171,22 +171,14 @@ def _info_routes(router: APIRouter, ctx: _Routes) -> None:
 
     @router.get("/adapters")
     def adapters() -> list[dict[str, Any]]:
-        out = []
-        for ref in services.adapters():
-            info = ref.info or {}
-            out.append(
-                {
-                    "name": ref.name,
-                    "type": info.get("type", "unknown"),
-                    "trained_on": info.get("trained_on"),
-                    "base_model_version": info.get("base_model_version"),
-                    "family": info.get("family", "unknown"),
-                    "rank": info.get("rank"),
-                    "hash": ref.hash,
-                    "info": info,
-                }
-            )
-        return out
+        return [_adapter_entry(ref.name, ref.hash, ref.info or {}) for ref in services.adapters()]
+
+
+def _adapter_entry(name: str, hash_: str | None, info: dict[str, Any]) -> dict[str, Any]:
+    """One adapter in ``GET /adapters``: the headline fields, then everything detected."""
+    keys = ("trained_on", "base_model_version", "rank")
+    return {"name": name, "type": info.get("type", "unknown"), **{k: info.get(k) for k in keys},
+            "family": info.get("family", "unknown"), "hash": hash_, "info": info}  # fmt: skip
 
 
 def _grid_routes(router: APIRouter, ctx: _Routes) -> None:
