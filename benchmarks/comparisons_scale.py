@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lycoris_eval.compare_view import select
-from lycoris_eval.comparison_plan import PairPlan, families
-from lycoris_eval.comparisons import PairedData, compare_all
+from lycoris_eval.compare.paired import PairedData, compare_all
+from lycoris_eval.compare.plan import PairPlan, families
+from lycoris_eval.compare.select import select
 
 METRICS = ["image_similarity", "text_alignment", "style_loss_ref", "style_loss_base", "psnr_base", "ssim_base"]
 

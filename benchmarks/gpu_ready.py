@@ -37,9 +37,9 @@ from helpers import pattern  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
 
-from lycoris_eval.encoders import EncoderOptions, make_encoder  # noqa: E402
-from lycoris_eval.encoders.base import Encoder, pick_device  # noqa: E402
-from lycoris_eval.encoders.batching import image_bytes  # noqa: E402
+from lycoris_eval.scoring.encoders import EncoderOptions, make_encoder  # noqa: E402
+from lycoris_eval.scoring.encoders.base import Encoder, pick_device  # noqa: E402
+from lycoris_eval.scoring.encoders.batching import image_bytes  # noqa: E402
 
 FULL = {
     "vgg19-gram": {},

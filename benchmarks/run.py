@@ -38,9 +38,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import make_grid, make_set  # noqa: E402
 
-from lycoris_eval.encoders import EncoderOptions, make_encoder  # noqa: E402
-from lycoris_eval.evaluate import EvalConfig, evaluate  # noqa: E402
-from lycoris_eval.metrics import DEFAULT_METRICS, METRICS  # noqa: E402
+from lycoris_eval.config import EvalConfig  # noqa: E402
+from lycoris_eval.scoring.encoders import EncoderOptions, make_encoder  # noqa: E402
+from lycoris_eval.scoring.metrics import DEFAULT_METRICS, METRICS  # noqa: E402
+from lycoris_eval.scoring.pipeline import evaluate  # noqa: E402
 
 SMALL = {"clip_model": "ViT-S-32", "dinov2_arch": "vits14"}
 
@@ -148,7 +149,7 @@ import resource, sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 from pathlib import Path
 from helpers import make_set
-from lycoris_eval.evaluate import EvalConfig, evaluate
+from lycoris_eval.scoring.pipeline import EvalConfig, evaluate
 tmp = Path({tmp!r})
 make_set(tmp / "imgs", {n}, 1, size=(128, 128))
 make_set(tmp / "ref", 4, 900, size=(128, 128))
@@ -179,8 +180,8 @@ def _bare_work(grid: Path, ref: Path, names: list[str], small: bool, batch: int)
     """What any scorer must do: load each encoder, decode each image once, forward it."""
     from PIL import Image
 
-    from lycoris_eval.images import IMAGE_EXTENSIONS
-    from lycoris_eval.infotext import parse_infotext, strip_network_tags
+    from lycoris_eval.inputs.images import IMAGE_EXTENSIONS
+    from lycoris_eval.inputs.infotext import parse_infotext, strip_network_tags
 
     files = sorted(p for folder in (grid, ref) for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     decoded = []
@@ -208,7 +209,7 @@ def _bare_work(grid: Path, ref: Path, names: list[str], small: bool, batch: int)
 def bench_cold(small: bool, images: int, rounds: int = 3) -> dict:
     import statistics
 
-    from lycoris_eval.encoders import release_pool
+    from lycoris_eval.scoring.encoders import release_pool
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -237,8 +238,8 @@ def bench_cold(small: bool, images: int, rounds: int = 3) -> dict:
 
 
 def bench_keep(small: bool, images: int) -> dict:
-    from lycoris_eval.encoders import release_pool
-    from lycoris_eval.encoders.base import _POOL
+    from lycoris_eval.scoring.encoders import release_pool
+    from lycoris_eval.scoring.encoders.base import _POOL
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

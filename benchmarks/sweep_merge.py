@@ -24,8 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lycoris_eval.report import write_atomic  # noqa: E402
-from lycoris_eval.run_store import CELLS, RunStore, read_records  # noqa: E402
+from lycoris_eval.fileio import write_atomic  # noqa: E402
+from lycoris_eval.grid.store import CELLS, RunStore, read_records  # noqa: E402
 from lycoris_eval.sweep.store import done_keys, line_files, merge, merger, shard_path, shard_paths  # noqa: E402
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lycoris_eval.grid_spec import GridSpec  # noqa: E402
+from lycoris_eval.grid.spec import GridSpec  # noqa: E402
 from lycoris_eval.sweep.webui_client import WebUIClient  # noqa: E402
 from tests.realhost.host import FLAVOURS, Build  # noqa: E402
 from tests.sweep.conftest import SMALL_BASE, start_webui, sweep_env, url_of, write_spec  # noqa: E402

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
 
-from .helpers import make_grid, make_set
+from tests.helpers import make_grid, make_set
 
 # tests/sweep run in the sweep environment (.venv-sweep, with Ray: `pytest tests/sweep`); the
 # main environment has the WebUI's pins, where Ray cannot be installed, so it does not collect them.
 collect_ignore = [] if importlib.util.find_spec("ray") else ["sweep"]
+
+# The feature cache of every scoring in the suite, the real hosts' included (they inherit the
+# environment), lives in the checkout, not in the user's ~/.cache (it grew to 2.7 GB there).
+os.environ.setdefault("LYCORIS_EVAL_CACHE", str(Path(__file__).parent.parent / "test-artifacts" / "feature-cache"))
 
 
 @pytest.fixture
@@ -51,7 +56,7 @@ def fake_webui(monkeypatch, tmp_path):
     import sys
     import types
 
-    from .helpers import write_adapter
+    from tests.helpers import write_adapter
 
     _drop_host_modules()
     data = tmp_path / "webui"

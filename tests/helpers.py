@@ -145,3 +145,77 @@ def page_p(ns, scripts=None, **kwargs):
     p = ns.processing.StableDiffusionProcessingTxt2Img(**kwargs)
     p.scripts = scripts if scripts is not None else ns.scripts.scripts_txt2img
     return p
+
+
+def synthetic_training_run(
+    epochs: int = 10,
+    weights=(0.5, 1.0),
+    checkpoints=("ckA",),
+    prompts=(
+        ("a cat, le_ink", "alter"),
+        ("a dog, le_ink", "alter"),
+        ("le_ink portrait", "train"),
+        ("a castle", "style"),
+    ),
+    seeds: int = 8,
+    peak: int = 4,
+    decline: float = 0.02,
+    plateau: int = 5,
+    rise: float = 0.05,
+    noise: float = 0.01,
+    leak: float = 0.01,
+    rng_seed: int = 0,
+    dino_dim: int = 0,
+    shared: float = 0.0,
+):
+    """Per-image values of a training run's grid with a known truth, as the comparisons get
+    them (:class:`lycoris_eval.compare.paired.PairedData`): text alignment flat up to epoch
+    ``peak`` then down by ``decline`` an epoch (times the weight); image similarity up by
+    ``rise`` an epoch (times the weight) until ``plateau``, flat after; style loss to the
+    base image ``leak`` an epoch (times the weight). Noise: normal, sd ``noise`` (a fifth of
+    it for the style loss). With ``dino_dim``, each image also gets a DINOv2-like feature
+    vector whose spread shrinks with the epoch (diversity falls). ``shared``: the sd of an
+    offset per (prompt, seed) added to every condition's values alike (what the same prompt
+    and seed share across saves and weights: only a paired analysis sees through it). Returns ``(run, data,
+    truth)``; ``truth(metric, epoch, weight)`` is the generating mean."""
+    import numpy as np
+
+    from lycoris_eval.compare.paired import PairedData
+    from lycoris_eval.inputs.training_runs import Member, TrainingRun
+
+    def truth(metric: str, e: int, w: float) -> float:
+        if metric == "text_alignment":
+            return 0.3 - decline * w * max(0, e - peak)
+        if metric == "image_similarity":
+            return 0.2 + rise * w * min(e, plateau)
+        return leak * w * e  # style_loss_base
+
+    rng = np.random.default_rng(rng_seed)
+    members = tuple(Member(f"mylora-{e:06d}", e, e * 100, e == epochs, "file name") for e in range(1, epochs + 1))
+    run = TrainingRun("mylora", members, "file name")
+    by: dict = {}
+    values: dict = {}
+    dino: dict = {}
+    centre = rng.normal(size=dino_dim) if dino_dim else None
+    offset = {
+        (text, s): rng.normal(0, shared, size=3) if shared else np.zeros(3)
+        for text, _k in prompts
+        for s in range(seeds)
+    }
+    for ck in checkpoints:
+        conditions = [(None, 0, 0.0)] + [(m.adapter, m.epoch, w) for m in members for w in weights]
+        for adapter, e, w in conditions:
+            slot = by.setdefault((ck, adapter, w), {})
+            for text, kind in prompts:
+                for s in range(seeds):
+                    index = len(values)
+                    o = offset[(text, s)]
+                    values[index] = {
+                        "text_alignment": truth("text_alignment", e, w) + o[0] + rng.normal(0, noise),
+                        "image_similarity": truth("image_similarity", e, w) + o[1] + rng.normal(0, noise),
+                        "style_loss_base": truth("style_loss_base", e, w) + o[2] / 5 + rng.normal(0, noise / 5),
+                    }
+                    slot[(text, kind, None, s)] = index
+                    if dino_dim:
+                        dino[index] = centre + rng.normal(size=dino_dim) / (1 + 0.2 * e * w)
+    return run, PairedData(by, values, dino), truth

@@ -6,5 +6,5 @@ this package imports ``ray`` at module level except :mod:`.driver` and :mod:`.sc
 which the CLI imports only when the ``sweep`` command runs.
 
 The output is an ordinary run folder (``manifest.json``, ``images/``, ``cells.jsonl``):
-:func:`lycoris_eval.evaluate.evaluate` scores it unchanged.
+:func:`lycoris_eval.scoring.pipeline.evaluate` scores it unchanged.
 """

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from lycoris_eval.cli.options import check_out_dir, settings_from_args
+from lycoris_eval.config import DEFAULT_SWEEP_CHUNK, EvalConfig, build_config
+from lycoris_eval.errors import InputError
+from lycoris_eval.grid.spec import GridSpec
+from lycoris_eval.report.answer import answer_text
+from lycoris_eval.report.terminal import text_table
 
 SWEEP_HINT = (
     "the sweep needs Ray, which cannot live in the WebUI's environment: install the `sweep` extra into "
@@ -45,14 +50,38 @@ def add_sweep_parser(sub: Any, add_encoder_options: Callable[[argparse.ArgumentP
     sw.add_argument(
         "--out", type=Path, default=Path("lycoris-eval-runs"), help="runs folder (default ./lycoris-eval-runs)"
     )
-    sw.add_argument("--chunk-size", type=int, default=8, help="cells handed to a WebUI at once (one checkpoint each)")
-    sw.add_argument("--max-attempts", type=int, default=3, help="times a chunk is handed out before its cells fail")
     sw.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds one image may take before its WebUI counts as gone"
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_SWEEP_CHUNK,
+        help="cells handed to a WebUI at once, one checkpoint each (default %(default)s)",
+    )
+    sw.add_argument(
+        "--max-attempts",
+        type=int,
+        default=3,
+        help="times a chunk is handed out before its cells fail (default %(default)s)",
+    )
+    sw.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds one image may take before its WebUI counts as gone (default %(default)s)",
     )
     score = sw.add_mutually_exclusive_group()
-    score.add_argument("--score", dest="score", action="store_true", default=None, help="score when finished")
-    score.add_argument("--no-score", dest="score", action="store_false", help="do not score (overrides the spec)")
+    score.add_argument(
+        "--score",
+        dest="score",
+        action="store_true",
+        default=None,
+        help="score when finished (default: as the spec says)",
+    )
+    score.add_argument(
+        "--no-score",
+        dest="score",
+        action="store_false",
+        help="do not score (overrides the spec; default: as the spec says)",
+    )
     sw.add_argument(
         "--score-actors", type=int, help="encoder actors in the scoring pool (default: one per GPU, else 1)"
     )
@@ -74,31 +103,31 @@ def check_ray() -> None:
         raise InputError(SWEEP_HINT)
 
 
+def scoring_config(args: argparse.Namespace, spec: GridSpec) -> EvalConfig | None:
+    """The sweep's scoring config (None: not scored): the encoder options, ``--metrics`` and
+    ``--trained-on``, and what the spec asks for (its reference, distractors, trigger)."""
+    if not (spec.score if args.score is None else args.score):
+        return None
+    return build_config(
+        settings_from_args(args), metrics=args.metrics, trained_on=args.trained_on, **spec.scoring_request()
+    )
+
+
 def run_sweep_command(args: argparse.Namespace) -> int:
-    from ..cli import base_config, check_out_dir
-    from ..config import with_request
-    from .preflight import check_webuis, read_spec, sweep_run_id
+    # lazy: preflight imports PIL at its top
+    from lycoris_eval.sweep.preflight import check_webuis, read_spec, sweep_run_id
 
     check_sweep_args(args)
     check_out_dir(args.out)
-    spec, raw = read_spec(args.spec)
+    spec, raw, confirm = read_spec(args.spec)
     check_ray()
     auth = args.webui_auth or os.environ.get("LYCORIS_EVAL_WEBUI_AUTH") or None
-    score = spec.score if args.score is None else args.score
-    config = None
-    if score:
-        config = with_request(
-            base_config(args),
-            metrics=args.metrics,
-            reference=spec.references[0] if spec.references else None,
-            distractors=spec.distractors,
-            trigger=spec.trigger,
-            trained_on=args.trained_on,
-        )
-        config.validate()
+    config = scoring_config(args, spec)
     prepared = check_webuis(spec, args.webui, auth, args.timeout)
     prepared.run_id = sweep_run_id(spec, raw)
-    from .driver import SweepOptions, run_sweep
+    prepared.confirm_large = confirm
+    # lazy: driver imports ray (only in the sweep's environment)
+    from lycoris_eval.sweep.driver import SweepOptions, run_sweep
 
     options = SweepOptions(
         urls=list(prepared.facts),
@@ -132,14 +161,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
 
 def _score(run_dir: Path, config: Any, args: argparse.Namespace) -> int:
-    from ..report import text_table, write_reports
-    from .scoring import score_run
+    from lycoris_eval.sweep.scoring import score_run  # lazy: scoring imports numpy at its top
 
-    document = score_run(run_dir, config, args.score_actors, args.ray_address, args.num_cpus)
-    paths = write_reports(document, run_dir)
+    scored = score_run(run_dir, config, args.score_actors, args.ray_address, args.num_cpus)
     if not args.quiet:
-        print(text_table(document))
-    print(f"wrote {paths['json']} and {paths['csv']}")
+        answer = answer_text(scored.tables.get("answer") or [])  # the answer first, as evaluate prints it
+        print("\n\n".join(part for part in (answer, text_table(scored.document)) if part))
+    print(f"wrote {scored.reports['json']} and {scored.reports['csv']}, with report.md and the figures beside them")
     return 0
 
 

@@ -21,13 +21,13 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ..report import write_atomic
-from ..run_store import RunStore, append_record, cell_line
-from .merge_index import Merger
-from .plan import DEFAULT_CHUNK, Chunk, ChunkQueue, make_chunks
-from .preflight import Prepared, host_info
-from .store import done_keys, merge, merger, shard_path
-from .worker import SweepWorker
+from lycoris_eval.fileio import write_atomic
+from lycoris_eval.grid.store import RunStore, append_record, cell_line
+from lycoris_eval.sweep.merge_index import Merger
+from lycoris_eval.sweep.plan import DEFAULT_CHUNK, Chunk, ChunkQueue, make_chunks
+from lycoris_eval.sweep.preflight import Prepared, host_info
+from lycoris_eval.sweep.store import done_keys, merge, merger, shard_path
+from lycoris_eval.sweep.worker import SweepWorker
 
 # chunks queued at each actor: the next starts as soon as one ends, without waiting for the driver
 PIPELINE = 2
@@ -134,7 +134,7 @@ def _dispatch(
     chunks: list[Chunk],
     result: SweepResult,
 ) -> None:
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: tqdm only for the CLI's progress bar
 
     t0 = time.monotonic()
     actors = _make_actors(prepared, options, store)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..report import atomic_writer, write_atomic
+from lycoris_eval.fileio import atomic_writer, write_atomic
 
 INDEX_VERSION = 1
 WINDOW = 4096  # bytes hashed at each end of what a mark covers

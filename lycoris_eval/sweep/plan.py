@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..grid_spec import GridJob, GridSpec
+from lycoris_eval.grid.spec import GridJob, GridSpec
 
 DEFAULT_CHUNK = 8
 

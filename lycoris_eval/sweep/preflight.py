@@ -15,18 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..base_values import check_base_values, check_prompt_lengths
-from ..errors import InputError, SpecError, WebUIUnreachable
-from ..grid_runner import (
-    AdapterRef,
-    CheckpointRef,
-    check_adapter_free,
-    refuse_cross_family,
-    resolve_adapters,
-    resolve_checkpoints,
-)
-from ..grid_spec import GridSpec
-from .webui_client import WebUIClient, WebUIFacts
+from lycoris_eval.errors import InputError, SpecError, WebUIUnreachable
+from lycoris_eval.grid.base_values import check_base_values, check_prompt_lengths
+from lycoris_eval.grid.host import AdapterRef, CheckpointRef
+from lycoris_eval.grid.runner import check_adapter_free, refuse_cross_family, resolve_adapters, resolve_checkpoints
+from lycoris_eval.grid.spec import GridSpec, parse_grid_request
+from lycoris_eval.grid.training import expand_training_runs, record_training_runs
+from lycoris_eval.sweep.webui_client import WebUIClient, WebUIFacts
 
 
 @dataclass
@@ -37,23 +32,27 @@ class Prepared:
     checkpoints: list[CheckpointRef]
     adapters: list[AdapterRef]
     given: dict[str, str] = field(default_factory=dict)  # URL -> as given (credentials included)
+    # the spec's confirm_large, read as the Script and the API read it; a sweep has no size
+    # limit of its own, so it refuses nothing on it (a bad value is refused by read_spec)
+    confirm_large: bool = False
 
 
-def read_spec(path: Path) -> tuple[GridSpec, dict[str, Any]]:
-    """The grid spec file (the same JSON as ``POST /grid`` and the Script's JSON argument)."""
+def read_spec(path: Path) -> tuple[GridSpec, dict[str, Any], bool]:
+    """The grid spec file (the same JSON as ``POST /grid`` and the Script's JSON argument),
+    read by the same parser: ``(spec, raw, confirm_large)``; ``raw`` without
+    ``confirm_large``, which names no image (the run id is derived from ``raw``)."""
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"spec {path}: cannot read it ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise InputError(f"spec {path}: not valid JSON ({exc})") from None
-    if isinstance(raw, dict):
-        raw = {k: v for k, v in raw.items() if k != "confirm_large"}  # a sweep has no size limit to confirm
-    spec = GridSpec.from_dict(raw)
+    spec, confirm = parse_grid_request(raw)
+    raw = {k: v for k, v in raw.items() if k != "confirm_large"}
     for key in ("batch_size", "n_iter"):
         if spec.base.get(key, 1) != 1:
             raise SpecError(f"base.{key}", "a sweep makes one image per cell; leave it at 1")
-    return spec, raw
+    return spec, raw, confirm
 
 
 def sweep_run_id(spec: GridSpec, raw: dict[str, Any]) -> str:
@@ -94,11 +93,16 @@ def check_webuis(spec: GridSpec, urls: Sequence[str], auth: str | None, timeout:
         try:
             check_base_values(spec.base, found.vocabulary)
             pool = _Pool(found)
+            if not resolved:  # a training run is expanded once, by the first WebUI's adapters
+                expand_training_runs(spec, found.adapters)
             resolved[client.url] = (resolve_checkpoints(pool, names), resolve_adapters(pool, spec.adapters))
             names = names or [c.name for c in resolved[client.url][0]]
         except SpecError as exc:
-            raise SpecError(exc.field, f"{exc} (WebUI {client.url})") from None
+            raise SpecError(exc.field, f"{exc.message} (WebUI {client.url})") from None
     first = next(iter(resolved.values()))
+    # a name matched ignoring case goes into <lora:…> as the WebUI spells it (as the grid runner does)
+    spec.adapters = [ref.name for ref in first[1]]
+    record_training_runs(spec, next(iter(facts.values())).adapters)  # the manifest's training_runs
     _same_files(first[0], resolved)
     refuse_cross_family(first[0], first[1])  # families from the files' headers, where readable
     return Prepared(spec, "", facts, first[0], first[1], given)

@@ -3,7 +3,7 @@ over the images, with an actor pool holding the encoders (a GPU each where Ray s
 GPUs, a CPU otherwise), then the single-machine aggregation.
 
 The pool's vectors go into the feature cache under the same keys
-:func:`lycoris_eval.evaluate.evaluate` uses (encoder fingerprint + image content hash);
+:func:`lycoris_eval.scoring.pipeline.evaluate` uses (encoder fingerprint + image content hash);
 ``evaluate`` then runs unchanged on the run folder and finds every image feature there.
 So ``scores.json`` is the single-machine document, computed by the same code; only the
 encoder forward passes moved, and they see the same batches: a pool row is one of the
@@ -18,31 +18,35 @@ its size and SHA-256 match) reads the files itself; one that does not asks a rea
 pinned on the driver's node for the bytes of that row only. Rows go to Ray Data in windows
 of at most ``window_images`` images, one dataset after another, so neither the driver nor
 the object store ever holds a whole run's rows (3.5 M images: 1.4 TB of PNGs).
+
+The pool is a feature provider (:data:`lycoris_eval.scoring.finished_grid.FeatureProvider`):
+:func:`score_run` hands it to :func:`~lycoris_eval.scoring.finished_grid.score_finished_run`,
+the path every front end scores a run by, so a swept run gets the same files as a run the
+WebUI scored. :func:`encode_in_process` is the same work without Ray (the same rows through
+one :class:`EncodeActor` here). Ray is imported only where the pool runs: this module
+loads in an environment without it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ..cache import FeatureCache
-from ..config import EvalConfig
-from ..evaluate import Evaluation, evaluate
-from ..feature_passes import generated_chunks
-from ..grouping import describe
-from ..images import ImageRecord
-from ..metrics import METRICS
-from ..scan import run_store_records
+from lycoris_eval.config import EvalConfig
+from lycoris_eval.grid.store import run_store_records
+from lycoris_eval.inputs.grouping import describe
+from lycoris_eval.inputs.images import ImageRecord
+from lycoris_eval.scoring.cache import FeatureCache
+from lycoris_eval.scoring.finished_grid import FeatureProvider, ScoredRun, score_finished_run
+from lycoris_eval.scoring.metrics import METRICS
+from lycoris_eval.scoring.passes import generated_chunks
+from lycoris_eval.scoring.pipeline import Evaluation
 
 # images in one Ray Data window: bounds the rows in the driver and in flight (paths only)
 WINDOW_IMAGES = 16384
@@ -82,8 +86,10 @@ class EncodeActor:
     """Holds the encoders (loaded once per actor); encodes one chunk per row, as ``evaluate`` would."""
 
     def __init__(self, config: EvalConfig, metrics: list[str], threads: int | None = None, reader: Any = None) -> None:
-        from ..cache import NullCache
-        from ..features import FeatureExtractor
+        from lycoris_eval.scoring.cache import NullCache  # lazy: cache imports numpy at its top
+
+        # lazy: features imports numpy at its top
+        from lycoris_eval.scoring.features import FeatureExtractor
 
         if threads:  # CPU kernels also round differently for another thread count
             import torch
@@ -97,6 +103,8 @@ class EncodeActor:
     def _fetch(self, paths: list[str]) -> list[bytes]:
         if self.reader is None:
             raise FileNotFoundError(f"{paths[0]}: not visible here, and no reader on the driver's node")
+        import ray  # lazy: Ray only in the sweep's environment, where the pool runs
+
         return ray.get(self.reader.read.remote(paths))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -173,29 +181,58 @@ class PoolReport:
     from_bytes: int = 0
 
 
-def encode_features(
-    images_dir: Path, config: EvalConfig, actors: int | None = None, window_images: int = WINDOW_IMAGES
-) -> PoolReport:
-    """Fill ``config``'s feature cache for every image the evaluation will encode."""
+@dataclass
+class _Work:
+    """What the evaluation will encode: its metrics and, per encoder, its fingerprint."""
+
+    metrics: list[str]
+    fingerprints: dict[str, str]
+
+
+def _work(images_dir: Path, config: EvalConfig) -> _Work:
     evaluation = Evaluation(images_dir, config)
     metrics = evaluation._select_metrics(config.reference_dir is not None, [])
     encoders = evaluation._make_encoders(metrics)
-    fingerprints = {name: encoder.fingerprint() for name, encoder in encoders.items()}
+    return _Work(metrics, {name: encoder.fingerprint() for name, encoder in encoders.items()})
+
+
+def _pending_rows(images_dir: Path, config: EvalConfig, work: _Work, cache: FeatureCache) -> Iterator[dict[str, Any]]:
+    """The chunks with an image feature the cache does not hold yet."""
+    return (
+        row
+        for row in _chunk_rows(images_dir, config, work.metrics, list(work.fingerprints))
+        if any(cache.get(work.fingerprints[n], h) is None for n in row["names"] for h in row["shas"])
+    )
+
+
+def _keep(cache: FeatureCache, row: dict[str, Any], report: PoolReport) -> None:
+    """One encoded row's vectors into the cache, where ``evaluate`` looks them up."""
+    for fingerprint, vectors in zip(row["fingerprints"], row["vectors"]):
+        for sha, vector in zip(row["shas"], vectors):
+            if vector:
+                cache.put(str(fingerprint), str(sha), np.frombuffer(vector, dtype=np.float32))
+    report.from_paths += row["source"] == "path"
+    report.from_bytes += row["source"] == "bytes"
+
+
+def encode_features(
+    images_dir: Path, config: EvalConfig, actors: int | None = None, window_images: int = WINDOW_IMAGES
+) -> PoolReport:
+    """Fill ``config``'s feature cache for every image the evaluation will encode (Ray started)."""
+    work = _work(images_dir, config)
     report = PoolReport()
-    if not fingerprints:
+    if not work.fingerprints:
         return report
+    import ray  # lazy: Ray only in the sweep's environment, where the pool runs
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # lazy: as ray
+
     cache = FeatureCache(config.cache_dir)
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     reader = ray.remote(num_cpus=0)(FileReader).options(scheduling_strategy=here).remote()
     try:
-        rows = (
-            row
-            for row in _chunk_rows(images_dir, config, metrics, list(encoders))
-            if any(cache.get(fingerprints[n], h) is None for n in row["names"] for h in row["shas"])
-        )
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        kwargs = {"config": config, "metrics": metrics, "threads": None if gpus else _threads(), "reader": reader}
-        for window in windows(rows, window_images):
+        kwargs = {"config": config, "metrics": work.metrics, "threads": None if gpus else _threads(), "reader": reader}
+        for window in windows(_pending_rows(images_dir, config, work, cache), window_images):
             dataset = ray.data.from_items(window).map_batches(
                 EncodeActor,
                 fn_constructor_kwargs=kwargs,
@@ -205,12 +242,7 @@ def encode_features(
                 num_cpus=0 if gpus else 1,
             )
             for row in dataset.iter_rows():
-                for fingerprint, vectors in zip(row["fingerprints"], row["vectors"]):
-                    for sha, vector in zip(row["shas"], vectors):
-                        if vector:
-                            cache.put(str(fingerprint), str(sha), np.frombuffer(vector, dtype=np.float32))
-                report.from_paths += row["source"] == "path"
-                report.from_bytes += row["source"] == "bytes"
+                _keep(cache, row, report)
             report.chunks += len(window)
             report.windows += 1
         return report
@@ -219,11 +251,56 @@ def encode_features(
         cache.close()
 
 
+def encode_in_process(images_dir: Path, config: EvalConfig, window_images: int = WINDOW_IMAGES) -> PoolReport:
+    """:func:`encode_features` without Ray: the same rows, encoded in this process by one
+    :class:`EncodeActor` (a :data:`FeatureProvider` for a machine without Ray, and the
+    tests' stand-in for the pool)."""
+    work = _work(images_dir, config)
+    report = PoolReport()
+    if not work.fingerprints:
+        return report
+    cache = FeatureCache(config.cache_dir)
+    actor = EncodeActor(config, work.metrics)
+    try:
+        for window in windows(_pending_rows(images_dir, config, work, cache), window_images):
+            for row in window:  # a batch of one row, as the pool's map_batches(batch_size=1) hands it
+                out = actor({key: [value] for key, value in row.items()})
+                _keep(cache, {key: values[0] for key, values in out.items()}, report)
+            report.chunks += len(window)
+            report.windows += 1
+        return report
+    finally:
+        if not config.keep_models_loaded:
+            for encoder in actor.extractor.encoders.values():
+                encoder.release()
+        cache.close()
+
+
 def _threads() -> int:
     """The driver's torch thread count: CPU actors use the same, so their features are the driver's bits."""
-    import torch
+    import torch  # lazy: torch loads only when a model does
 
     return torch.get_num_threads()
+
+
+def ray_features(
+    actors: int | None = None, ray_address: str | None = None, num_cpus: int | None = None
+) -> FeatureProvider:
+    """The pool as a feature provider: in the Ray already started, else one started for the call."""
+
+    def provide(images_dir: Path, config: EvalConfig) -> PoolReport:
+        import ray  # lazy: Ray only in the sweep's environment, where the pool runs
+
+        own = not ray.is_initialized()
+        if own:
+            ray.init(address=ray_address, num_cpus=num_cpus, log_to_driver=False)
+        try:
+            return encode_features(images_dir, config, actors)
+        finally:
+            if own:
+                ray.shutdown()
+
+    return provide
 
 
 def score_run(
@@ -232,22 +309,8 @@ def score_run(
     actors: int | None = None,
     ray_address: str | None = None,
     num_cpus: int | None = None,
-) -> dict[str, Any]:
-    """``evaluate(run_dir/images, config)`` with the image features computed by the Ray pool
-    (in the Ray already started, else one started here for the call)."""
-    images_dir = Path(run_dir) / "images"
-    scratch = None
-    if not config.use_cache:  # the pool hands its vectors over through a cache: a private one here
-        scratch = tempfile.mkdtemp(prefix="lycoris-eval-sweep-")
-        config = replace(config, use_cache=True, cache_dir=Path(scratch))
-    own = not ray.is_initialized()
-    if own:
-        ray.init(address=ray_address, num_cpus=num_cpus, log_to_driver=False)
-    try:
-        encode_features(images_dir, config, actors)
-        return evaluate(images_dir, config)
-    finally:
-        if own:
-            ray.shutdown()
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+    features: FeatureProvider | None = None,
+) -> ScoredRun:
+    """The run scored as every front end scores one (every report file into its report
+    folder), the image features computed by ``features``: the Ray pool unless given."""
+    return score_finished_run(run_dir, config, features=features or ray_features(actors, ray_address, num_cpus))

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..run_store import CELLS, RunStore
-from .merge_index import Merger
+from lycoris_eval.grid.store import CELLS, RunStore
+from lycoris_eval.sweep.merge_index import Merger
 
 SHARD_DIR = "sweep"
 INDEX = "merge-index.json"  # what the merge has read of each file (see :mod:`.merge_index`)

@@ -23,13 +23,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..adapter_types import detect
-from ..base_values import HostVocabulary
-from ..errors import AdapterLoadError, CheckpointMismatchError, HostImageError, InputError, WebUIUnreachable
-from ..families import checkpoint_family
-from ..grid_runner import AdapterRef, CheckpointRef
-from ..grid_spec import GridJob
-from ..infotext import parse_infotext
+from lycoris_eval.errors import AdapterLoadError, CheckpointMismatchError, HostImageError, InputError, WebUIUnreachable
+from lycoris_eval.grid.base_values import HostVocabulary
+from lycoris_eval.grid.host import AdapterRef, CheckpointRef
+from lycoris_eval.grid.spec import GridJob
+from lycoris_eval.inputs.adapter_types import detect
+from lycoris_eval.inputs.families import checkpoint_family
+from lycoris_eval.inputs.infotext import parse_infotext
+from lycoris_eval.inputs.training_runs import training_metadata
 
 EXT_PREFIX = "/lycoris-eval/v1"
 
@@ -138,6 +139,9 @@ class WebUIClient:
                     info = detect(item["path"]).as_dict() if item.get("path") else {}
                 except OSError:
                     info = {}
+            if not info.get("training") and isinstance(item.get("metadata"), dict):
+                # the WebUI's own listing carries each file's header metadata: its training run
+                info = {**info, "training": training_metadata(item["metadata"])}
             adapters.append(AdapterRef(item["name"], item.get("path"), None, info))
         samplers = [s["name"] for s in self._json("/sdapi/v1/samplers")]
         samplers += [a for s in self._json("/sdapi/v1/samplers") for a in s.get("aliases", [])]

@@ -16,15 +16,16 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import AdapterLoadError, CheckpointMismatchError, HostImageError, WebUIUnreachable
-from ..grid_runner import CELL_KEY, RUN_KEY, CheckpointRef, png_bytes
-from ..grid_spec import GridJob
-from ..infotext import PROMPT_TYPE_KEY
-from ..report import write_atomic_bytes
-from ..run_store import RunStore, append_record, cell_line
-from ..run_writer import RunWriter
-from .store import shard_path
-from .webui_client import WebUIClient, WebUIFacts, add_fields
+from lycoris_eval.errors import AdapterLoadError, CheckpointMismatchError, HostImageError, WebUIUnreachable
+from lycoris_eval.fileio import write_atomic_bytes
+from lycoris_eval.grid.host import CheckpointRef
+from lycoris_eval.grid.runner import CELL_KEY, RUN_KEY, png_bytes
+from lycoris_eval.grid.spec import GridJob
+from lycoris_eval.grid.store import RunStore, append_record, cell_line
+from lycoris_eval.grid.writer import RunWriter
+from lycoris_eval.inputs.infotext import PROMPT_TYPE_KEY
+from lycoris_eval.sweep.store import shard_path
+from lycoris_eval.sweep.webui_client import WebUIClient, WebUIFacts, add_fields
 
 
 class SweepWorker:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from modules import script_callbacks
 
-from .script import ARG_NAMES, LycorisEvalGridScript
-from .services import api_run_grid, on_app_started, on_ui_tabs, ui_services
-from .settings import on_ui_settings
-from .xyz import last_xyz, register_xyz_axes
+from lycoris_eval.webui.script import ARG_NAMES, LycorisEvalGridScript
+from lycoris_eval.webui.services import api_run_grid, on_app_started, on_ui_tabs, ui_services
+from lycoris_eval.webui.settings import on_ui_settings
+from lycoris_eval.webui.xyz import register_xyz_axes
+from lycoris_eval.webui.xyz_capture import last_xyz
 
 
 def setup() -> None:

@@ -1,4 +1,4 @@
-"""The host: the WebUI's processing pipeline as a :class:`lycoris_eval.grid_runner.Host`
+"""The host: the WebUI's processing pipeline as a :class:`lycoris_eval.grid.runner.Host`
 (checkpoints, adapters, one image, restore, progress, Interrupt/Skip).
 
 v1.10.1 counterparts: ``modules/processing.py`` (``process_images``,
@@ -9,6 +9,7 @@ v1.10.1 counterparts: ``modules/processing.py`` (``process_images``,
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from copy import copy
@@ -17,8 +18,7 @@ from typing import Any
 
 from modules import processing, sd_models, shared
 
-from ..adapter_types import detect
-from ..errors import (
+from lycoris_eval.errors import (
     AdapterLoadError,
     AdapterNotAppliedError,
     CheckpointMismatchError,
@@ -26,12 +26,15 @@ from ..errors import (
     LycorisEvalError,
     SpecError,
 )
-from ..families import checkpoint_family
-from ..grid_runner import AdapterRef, CheckpointRef, Generated
-from ..grid_spec import GridJob
-from ..safetensors_header import read_safetensors_header
-from . import model_loading
-from .patches import APPLIED_UNKNOWN, NOT_APPLIED, adapter_applied
+from lycoris_eval.grid.base_values import HostVocabulary, check_base_values
+from lycoris_eval.grid.host import AdapterRef, CheckpointRef, Generated
+from lycoris_eval.grid.spec import GridJob
+from lycoris_eval.inputs.adapter_types import detect
+from lycoris_eval.inputs.families import checkpoint_family
+from lycoris_eval.inputs.safetensors_header import read_safetensors_header
+from lycoris_eval.webui import model_loading
+from lycoris_eval.webui.formats import with_verdict
+from lycoris_eval.webui.patches import APPLIED_UNKNOWN, NOT_APPLIED, adapter_applied
 
 
 def _networks() -> Any:
@@ -56,7 +59,7 @@ def adapter_info(name: str) -> dict[str, Any]:
 
 
 class WebUIHost:
-    """:class:`lycoris_eval.grid_runner.Host` over the WebUI's modules."""
+    """:class:`lycoris_eval.grid.runner.Host` over the WebUI's modules."""
 
     def __init__(self, p: Any) -> None:
         self.p = p
@@ -86,7 +89,7 @@ class WebUIHost:
         for name, net in networks.available_networks.items():
             refs.append(AdapterRef(name=name, path=net.filename, hash=getattr(net, "shorthash", None)))
         for ref in refs:
-            ref.info = detect(Path(ref.path)).as_dict() if ref.path else {}
+            ref.info = with_verdict(detect(Path(ref.path)).as_dict()) if ref.path else {}
         return refs
 
     def generate(self, job: GridJob, checkpoint: CheckpointRef, prompt: str, extra: dict[str, str]) -> Generated:
@@ -156,7 +159,7 @@ class WebUIHost:
     def info(self) -> dict[str, Any]:
         version = None
         try:
-            from modules import launch_utils
+            from modules import launch_utils  # lazy: the host's modules exist only inside a running WebUI
 
             version = launch_utils.git_tag()
         except Exception:  # noqa: BLE001 - a version string is nice to have, never required
@@ -243,18 +246,16 @@ def page_settings(p: Any) -> dict[str, Any]:
 
 
 def _txt2img_fields() -> set[str]:
-    import inspect
 
     return set(inspect.signature(processing.StableDiffusionProcessingTxt2Img).parameters) - {"kwargs", "args"}
 
 
 def host_vocabulary() -> Any:
     """Sampler, scheduler and upscaler names this WebUI accepts (with aliases)."""
-    from ..base_values import HostVocabulary
 
     samplers = schedulers = upscalers = None
     try:
-        from modules import sd_samplers
+        from modules import sd_samplers  # lazy: the host's modules exist only inside a running WebUI
 
         samplers = [s.name for s in sd_samplers.all_samplers] + [
             a for s in sd_samplers.all_samplers for a in (getattr(s, "aliases", None) or [])
@@ -262,7 +263,7 @@ def host_vocabulary() -> Any:
     except (ImportError, AttributeError):
         pass
     try:
-        from modules import sd_schedulers
+        from modules import sd_schedulers  # lazy: the host's modules exist only inside a running WebUI
 
         schedulers = [n for s in sd_schedulers.schedulers for n in (s.name, s.label, *(s.aliases or []))]
         schedulers.append("Automatic")
@@ -276,7 +277,6 @@ def host_vocabulary() -> Any:
 
 def check_base(base: dict[str, Any]) -> None:
     """Names and values of the ``base`` txt2img settings, before any job exists."""
-    from ..base_values import check_base_values
 
     known = _txt2img_fields()
     for key in base:

@@ -30,18 +30,18 @@ def make_room(device: str) -> None:
         patcher_memory.unload_all_models()
         patcher_memory.soft_empty_cache()
         return
-    from modules import shared
+    from modules import shared  # lazy: the host's modules exist only inside a running WebUI
 
     cmd_opts: Any = getattr(shared, "cmd_opts", None)
     if getattr(cmd_opts, "lowvram", False) or getattr(cmd_opts, "medvram", False):
         try:
-            from modules import lowvram
+            from modules import lowvram  # lazy: the host's modules exist only inside a running WebUI
 
             lowvram.send_everything_to_cpu()
         except Exception:  # noqa: BLE001 - best effort: scoring still works, just tighter on VRAM
             pass
     try:
-        from modules import devices
+        from modules import devices  # lazy: the host's modules exist only inside a running WebUI
 
         devices.torch_gc()
     except Exception:  # noqa: BLE001

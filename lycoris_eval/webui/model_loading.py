@@ -20,7 +20,7 @@ def user_checkpoint_info() -> Any:
     """The checkpoint the user has: the one the option names when it names one the host
     knows; else (the option is empty, as on reForge with a fresh config) the model loaded
     now; else the host's own fallback (``select_checkpoint``, its first checkpoint)."""
-    from modules import sd_models, shared
+    from modules import sd_models, shared  # lazy: the host's modules exist only inside a running WebUI
 
     wanted = shared.opts.data.get("sd_model_checkpoint")
     aliases = getattr(sd_models, "checkpoint_aliases", None) or {}
@@ -44,7 +44,7 @@ def sync_model_selection() -> None:
     refresh = getattr(main_entry, "refresh_model_loading_parameters", None)
     if refresh is None:
         return
-    from modules import sd_models
+    from modules import sd_models  # lazy: the host's modules exist only inside a running WebUI
 
     # only when stale: a refresh also makes Forge unload every model before the next image
     params = getattr(getattr(sd_models, "model_data", None), "forge_loading_parameters", None) or {}

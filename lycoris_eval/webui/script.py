@@ -14,20 +14,25 @@ from typing import Any
 
 from modules import processing, scripts, sd_models
 
-from ..adapter_types import detect
-from ..config import with_request
-from ..errors import LycorisEvalError, SpecError
-from ..families import FAMILY_TITLES
-from ..grid_runner import RunResult
-from ..grid_spec import GridSpec
-from .host import WebUIHost, _networks, check_base, page_settings
-from .settings import eval_config_from_settings, grid_runner
+from lycoris_eval.config import build_config
+from lycoris_eval.errors import LycorisEvalError, SpecError
+from lycoris_eval.grid.host import RunResult
+from lycoris_eval.grid.spec import GridSpec, parse_confirm_large, parse_grid_request
+from lycoris_eval.grid.training import detected_runs, find_run
+from lycoris_eval.inputs.adapter_types import detect
+from lycoris_eval.inputs.families import FAMILY_TITLES
+from lycoris_eval.report.answer import answer_text
+from lycoris_eval.report.terminal import text_table
+from lycoris_eval.webui.formats import host_formats, verdict
+from lycoris_eval.webui.host import WebUIHost, _networks, check_base, page_settings
+from lycoris_eval.webui.settings import eval_config_from_settings, grid_runner
 
 SCRIPT_TITLE = "LyCORIS Eval grid"
 
 
 # The Script's arguments, in order. The API takes the same names as a JSON object in the
-# last argument, ``spec_json``, which overrides the others when not empty.
+# argument ``spec_json``, which overrides the others when not empty. Arguments added later
+# come after it, so a caller's positional ``script_args`` keep their meaning.
 ARG_NAMES = (
     "checkpoints",
     "adapters",
@@ -42,55 +47,57 @@ ARG_NAMES = (
     "run_id",
     "confirm_large",
     "spec_json",
+    "training_run",  # a run's name: its saves after the adapters picked (grid/training.py)
+    "training_every",  # every k-th save of it, counted back from the last
 )
 
 
 def spec_from_args(args: dict[str, Any]) -> tuple[GridSpec, bool]:
-    """UI values or a JSON spec -> validated spec (the same model the API uses)."""
-    confirm = bool(args.get("confirm_large", False))
+    """UI values or a JSON spec -> validated spec and ``confirm_large`` (the same parser as
+    the API's); a JSON spec's ``confirm_large`` wins over the checkbox."""
+    confirm = parse_confirm_large(args.get("confirm_large"))
     raw = (args.get("spec_json") or "").strip()
     if raw:
         try:
             data = json.loads(raw)
         except ValueError as exc:
             raise SpecError("spec_json", f"not valid JSON ({exc})") from None
-        if isinstance(data, dict) and "confirm_large" in data:
-            confirm = bool(data.pop("confirm_large"))
-        return GridSpec.from_dict(data), confirm
-    fields = {k: args[k] for k in ARG_NAMES if k not in ("confirm_large", "spec_json") and k in args}
+        spec, from_json = parse_grid_request(data)
+        return spec, from_json if "confirm_large" in data else confirm
+    skip = ("confirm_large", "spec_json", "training_run", "training_every")
+    fields = {k: args[k] for k in ARG_NAMES if k not in skip and k in args}
+    run = str(args.get("training_run") or "").strip()
+    if run:
+        every = args.get("training_every")
+        fields["training_run"] = {"name": run, **({"every": every} if every not in (None, "", 0) else {})}
     fields["references"] = [r for r in str(fields.get("references") or "").splitlines() if r.strip()]
     fields["distractors"] = [d for d in str(fields.get("distractors") or "").splitlines() if d.strip()]
     fields["run_id"] = fields.get("run_id") or None
     return GridSpec.from_dict(fields), confirm
 
 
-def summary_text(document: dict[str, Any]) -> str:
-    from ..report import text_table
+def summary_text(scored: Any) -> str:
+    """What the Script shows under the gallery after scoring: the answer first (per training
+    run and adapter, in words), then the summary table."""
+    answer = answer_text(scored.tables.get("answer") or [], width=100)
+    return "\n\n".join(part for part in (answer, text_table(scored.document, 100)) if part)
 
-    return text_table(document)
 
-
-def score_run(result: RunResult, spec: GridSpec) -> dict[str, Any] | None:
-    """Score a finished run in-process, then free the scoring models."""
-    from ..evaluate import evaluate
-    from ..report import write_reports
+def score_run(result: RunResult, spec: GridSpec, progress: Any = None) -> Any:
+    """Score a finished run in-process (the one path: every report file into the run's
+    report folder), then free the scoring models; None when the run has no image."""
+    # lazy: finished_grid imports numpy at its top
+    from lycoris_eval.scoring.finished_grid import score_finished_run
 
     if not result.images:
         return None
-    config = with_request(
-        eval_config_from_settings(),
-        reference=spec.references[0] if spec.references else None,
-        distractors=spec.distractors,
-        trigger=spec.trigger,
-    )
+    config = build_config(eval_config_from_settings(), **spec.scoring_request())
     try:
-        document = evaluate(result.run_dir / "images", config)
-        write_reports(document, result.run_dir)
-        return document
+        return score_finished_run(result.run_dir, config, progress)
     finally:
         gc.collect()
         try:
-            from modules import devices
+            from modules import devices  # lazy: the host's modules exist only inside a running WebUI
 
             devices.torch_gc()
         except Exception:  # noqa: BLE001
@@ -117,7 +124,7 @@ class LycorisEvalGridScript(scripts.Script):
         return not is_img2img
 
     def ui(self, is_img2img: bool) -> list[Any]:
-        import gradio as gr
+        import gradio as gr  # lazy: gradio only for the tab and the Script
 
         def checkpoint_choices() -> list[str]:
             return sorted({info.model_name for info in sd_models.checkpoints_list.values()}, key=str.casefold)
@@ -127,6 +134,22 @@ class LycorisEvalGridScript(scripts.Script):
                 return sorted(_networks().available_networks, key=str.casefold)
             except LycorisEvalError:
                 return []
+
+        def run_choices() -> list[str]:
+            try:
+                return [run.name for run in detected_runs(WebUIHost(None).adapters())]
+            except LycorisEvalError:
+                return []
+
+        def describe_run(name: str | None) -> str:
+            if not name:
+                return ""
+            try:
+                run = find_run(detected_runs(WebUIHost(None).adapters()), name)
+            except LycorisEvalError as exc:
+                return exc.words("webui")
+            saves = ", ".join(f"{m.label()} ({m.adapter})" for m in run.members)
+            return f"**{run.name}** ({len(run.members)} saves, grouped by {run.grouped_by}): {saves}"
 
         def describe(names: list[str]) -> str:
             lines = []
@@ -139,6 +162,9 @@ class LycorisEvalGridScript(scripts.Script):
                 line = f"* **{name}**: {info.get('type', 'unknown')}, {family} family, trained on {base}"
                 if info.get("family_conflict"):
                     line += f" ({info['family_conflict']})"
+                applies, why = verdict(info, host_formats())
+                if applies is False:
+                    line += f". **Not applied here**: {why}"
                 lines.append(line)
             return "\n".join(lines)
 
@@ -155,6 +181,16 @@ class LycorisEvalGridScript(scripts.Script):
                 )
                 refresh = gr.Button(value="\U0001f504", elem_id="lycoris-eval-refresh", elem_classes=["tool"])
             adapter_info = gr.Markdown("", elem_id="lycoris-eval-adapter-info")
+            with gr.Row():
+                training_run = gr.Dropdown(
+                    label="Training run (its saves, after the adapters above)",
+                    choices=run_choices(),
+                    elem_id="lycoris-eval-training-run",
+                )
+                training_every = gr.Number(
+                    label="Every k-th save (from the last)", value=1, precision=0, elem_id="lycoris-eval-training-every"
+                )
+            training_info = gr.Markdown("", elem_id="lycoris-eval-training-info")
             weights = gr.Textbox(label="Adapter weights", value="0.5, 0.75, 1", elem_id="lycoris-eval-weights")
             prompts = gr.Textbox(
                 label="Prompts (one per line; optional [train] [trigger] [alter] [style] tag)",
@@ -182,16 +218,18 @@ class LycorisEvalGridScript(scripts.Script):
             with gr.Accordion("JSON spec (overrides the fields above; the API's format)", open=False):
                 spec_json = gr.Textbox(label="Spec JSON", lines=4, elem_id="lycoris-eval-spec-json")
 
-        def do_refresh() -> tuple[Any, Any]:
+        def do_refresh() -> tuple[Any, Any, Any]:
             sd_models.list_models()
             try:
                 _networks().list_available_networks()
             except LycorisEvalError:
                 pass
-            return gr.update(choices=checkpoint_choices()), gr.update(choices=adapter_choices())
+            choices = gr.update(choices=checkpoint_choices()), gr.update(choices=adapter_choices())
+            return (*choices, gr.update(choices=run_choices()))
 
-        refresh.click(fn=do_refresh, inputs=[], outputs=[checkpoints, adapters])
+        refresh.click(fn=do_refresh, inputs=[], outputs=[checkpoints, adapters, training_run])
         adapters.change(fn=describe, inputs=[adapters], outputs=[adapter_info])
+        training_run.change(fn=describe_run, inputs=[training_run], outputs=[training_info])
         return [
             checkpoints,
             adapters,
@@ -206,6 +244,8 @@ class LycorisEvalGridScript(scripts.Script):
             run_id,
             confirm_large,
             spec_json,
+            training_run,
+            training_every,
         ]
 
     def run(self, p: Any, *args: Any) -> Any:
@@ -216,9 +256,9 @@ class LycorisEvalGridScript(scripts.Script):
             spec.base = {**page_settings(p), **spec.base}
             runner = grid_runner(WebUIHost(p), cross_family="skip")
             result = runner.run(spec, confirm_large=confirm)
-        except LycorisEvalError as exc:
-            _comment(p, f"LyCORIS Eval grid: {exc}")
-            return processing.Processed(p, [], p.seed, f"LyCORIS Eval grid: {exc}")
+        except LycorisEvalError as exc:  # in the WebUI's words (its settings, not the CLI's flags)
+            _comment(p, f"LyCORIS Eval grid: {exc.words('webui')}")
+            return processing.Processed(p, [], p.seed, f"LyCORIS Eval grid: {exc.words('webui')}")
         comments = [
             f"Run {result.run_id}: {result.generated} new images, {result.skipped_existing} kept from before, "
             f"{len(result.failed)} failed ({result.run_dir})"
@@ -232,12 +272,12 @@ class LycorisEvalGridScript(scripts.Script):
             comments.append(result.stopped)
         if spec.score and not result.interrupted and not result.stopped:
             try:
-                document = score_run(result, spec)
-                if document:
-                    comments.append(summary_text(document))
+                scored = score_run(result, spec)
+                if scored is not None:
+                    comments.append(summary_text(scored))
             except LycorisEvalError as exc:
-                comments.append(f"scoring failed: {exc} (the images are kept; evaluate them later)")
-        from PIL import Image
+                comments.append(f"scoring failed: {exc.words('webui')} (the images are kept; evaluate them later)")
+        from PIL import Image  # lazy: PIL only when images are decoded
 
         grids = []
         for path in result.grids:

@@ -13,12 +13,13 @@ from typing import Any
 
 from modules import processing, scripts, shared
 
-from ..errors import LycorisEvalError
-from ..grid_runner import RunResult
-from ..grid_spec import GridSpec
-from .host import WebUIHost, check_base, page_settings
-from .script import score_run
-from .settings import (
+from lycoris_eval.errors import LycorisEvalError, MissingWeightsError
+from lycoris_eval.grid.host import RunResult
+from lycoris_eval.grid.spec import GridSpec
+from lycoris_eval.grid.store import RunStore
+from lycoris_eval.webui.host import WebUIHost, check_base, page_settings
+from lycoris_eval.webui.script import score_run
+from lycoris_eval.webui.settings import (
     _data_path,
     allowed_roots,
     default_metrics,
@@ -26,7 +27,7 @@ from .settings import (
     grid_runner,
     outputs_root,
 )
-from .xyz import last_xyz
+from lycoris_eval.webui.xyz_capture import last_xyz
 
 
 class ApiHost(WebUIHost):
@@ -94,8 +95,10 @@ def api_run_grid(spec: GridSpec, confirm: bool, job: Any) -> RunResult:
     finally:
         shared.state.end()
     if spec.score and not result.interrupted and not result.stopped:
-        job.progress(job.done, job.total, "scoring")
-        score_run(result, spec)
+        report = getattr(job, "scoring_progress", None)  # an API job shows the scoring's steps
+        if report is not None:
+            report(0, 0, "loading the scoring models")
+        score_run(result, spec, report)
     return result
 
 
@@ -116,7 +119,6 @@ class _TabJob:
 def tab_extend_run(run_id: str, count: int, progress: Any) -> RunResult:
     """The tab's "add seeds": the run's grid with ``count`` more seeds, resumed under its id
     (only the new images are made), behind the WebUI's queue lock."""
-    from ..run_store import RunStore
 
     store = RunStore(outputs_root(), run_id)
     spec = GridSpec.from_dict(store.read_manifest()["spec"]).with_more_seeds(count)
@@ -126,9 +128,11 @@ def tab_extend_run(run_id: str, count: int, progress: Any) -> RunResult:
 
 
 def encoders_status() -> list[dict[str, Any]]:
-    from ..encoders import ENCODERS, LOADED_ENCODERS, EncoderOptions, make_encoder
-    from ..encoders.base import pool_status
-    from ..errors import MissingWeightsError
+    # lazy: encoders imports numpy at its top
+    from lycoris_eval.scoring.encoders import ENCODERS, LOADED_ENCODERS, EncoderOptions, make_encoder
+
+    # lazy: base imports numpy at its top
+    from lycoris_eval.scoring.encoders.base import pool_status
 
     config = eval_config_from_settings()
     options = EncoderOptions(
@@ -147,15 +151,16 @@ def encoders_status() -> list[dict[str, Any]]:
             entry["weights"] = encoder.weights_identity()
             entry["present"] = True
         except MissingWeightsError as exc:
-            entry.update(present=False, message=str(exc))
+            entry.update(present=False, message=exc.words("api"))
         except LycorisEvalError as exc:
-            entry.update(present=False, message=str(exc))
+            entry.update(present=False, message=exc.words("api"))
         out.append(entry)
     return out
 
 
 def api_services() -> Any:
-    from ..api import ApiServices, parse_credentials
+    # lazy: routes imports fastapi (only when the API is mounted)
+    from lycoris_eval.api.routes import ApiServices, parse_credentials
 
     def webui_version() -> str | None:
         return WebUIHost(None).info().get("webui_version")
@@ -179,13 +184,14 @@ def api_services() -> Any:
 
 def queue_lock() -> Any:
     """The WebUI's own queue lock: API jobs and tab evaluations wait their turn behind generations."""
-    from modules import call_queue
+    from modules import call_queue  # lazy: the host's modules exist only inside a running WebUI
 
     return call_queue.queue_lock
 
 
 def ui_services() -> Any:
-    from ..tab import WEBUI_RANDOM_WEIGHTS_HINT, UiServices
+    # lazy: ui imports numpy at its top
+    from lycoris_eval.tab.ui import UiServices
 
     return UiServices(
         outputs_root=outputs_root(),
@@ -195,13 +201,13 @@ def ui_services() -> Any:
         last_xyz=last_xyz,
         lock=queue_lock,
         default_metrics=default_metrics,
-        random_weights_hint=WEBUI_RANDOM_WEIGHTS_HINT,
+        front="webui",  # messages name the WebUI's settings
         extend_run=tab_extend_run,
     )
 
 
 def on_ui_tabs() -> list[tuple[Any, str, str]]:
-    from ..tab import build_ui
+    from lycoris_eval.tab.ui import build_ui  # lazy: ui imports numpy at its top
 
     return [(build_ui(ui_services()), "LyCORIS Eval", "lycoris_eval")]
 
@@ -210,6 +216,6 @@ def on_app_started(demo: Any, app: Any) -> None:
     """Mount the API when the WebUI's API is on (``--api`` or ``--nowebui``)."""
     _APP["app"] = app
     if getattr(shared.cmd_opts, "api", False) or getattr(shared.cmd_opts, "nowebui", False):
-        from ..api import mount
+        from lycoris_eval.api.routes import mount  # lazy: routes imports fastapi (only when the API is mounted)
 
         mount(app, api_services())

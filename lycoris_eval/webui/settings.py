@@ -1,5 +1,5 @@
 """Settings and paths: the extension's options (Settings → LyCORIS Eval), where its
-files live, and the one builder of :class:`~lycoris_eval.evaluate.EvalConfig` from them
+files live, and the one builder of :class:`~lycoris_eval.config.EvalConfig` from them
 (Script, API and tab all score with the same configuration).
 
 v1.10.1 counterparts: ``modules/shared.py`` (``opts``), ``modules/options.py``
@@ -14,7 +14,17 @@ from typing import Any
 
 from modules import shared
 
-from ..metrics import DEFAULT_METRICS
+from lycoris_eval.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CLIP_MODEL,
+    DEFAULT_DEVICE,
+    DEFAULT_DINOV2_ARCH,
+    DEFAULT_GRID_LIMIT,
+    DEFAULT_PRECISION,
+    build_config,
+)
+from lycoris_eval.scoring.metrics import DEFAULT_METRICS, METRICS
+from lycoris_eval.webui.memory import make_room
 
 SETTINGS_SECTION = ("lycoris_eval", "LyCORIS Eval")
 
@@ -25,7 +35,7 @@ def opt(name: str, default: Any) -> Any:
 
 def _data_path() -> Path:
     try:
-        from modules import paths
+        from modules import paths  # lazy: the host's modules exist only inside a running WebUI
 
         return Path(paths.data_path)
     except (ImportError, AttributeError):
@@ -47,13 +57,22 @@ def on_ui_settings() -> None:
     options = {
         "lycoris_eval_weights_dir": ("models/lycoris-eval", "Folder of scoring weights (VGG19, OpenCLIP, DINOv2)"),
         "lycoris_eval_outdir": ("outputs/lycoris-eval", "Run store folder"),
-        "lycoris_eval_grid_limit": (500, "Largest grid run without confirmation (images)"),
-        "lycoris_eval_batch_size": (8, "Scoring batch size"),
-        "lycoris_eval_device": ("auto", "Scoring device (auto, cpu, cuda, mps)"),
-        "lycoris_eval_precision": ("auto", "Scoring precision (auto: fp16 on CUDA, fp32 elsewhere; fp32, fp16, bf16)"),
+        "lycoris_eval_grid_limit": (DEFAULT_GRID_LIMIT, "Largest grid run without confirmation (images)"),
+        "lycoris_eval_batch_size": (DEFAULT_BATCH_SIZE, "Scoring batch size"),
+        "lycoris_eval_device": (DEFAULT_DEVICE, "Scoring device (auto, cpu, cuda, mps)"),
+        "lycoris_eval_precision": (
+            DEFAULT_PRECISION,
+            "Scoring precision (auto: fp16 on CUDA, fp32 elsewhere; fp32, fp16, bf16)",
+        ),
         "lycoris_eval_keep_models": (False, "Keep scoring models loaded between evaluations"),
-        "lycoris_eval_clip_model": ("ViT-L-14", "OpenCLIP model for text alignment (paper: ViT-L-14)"),
-        "lycoris_eval_dinov2_arch": ("vitl14", "DINOv2 architecture (paper: vitl14; vits14 for small GPUs)"),
+        "lycoris_eval_clip_model": (
+            DEFAULT_CLIP_MODEL,
+            f"OpenCLIP model for text alignment (paper: {DEFAULT_CLIP_MODEL})",
+        ),
+        "lycoris_eval_dinov2_arch": (
+            DEFAULT_DINOV2_ARCH,
+            f"DINOv2 architecture (paper: {DEFAULT_DINOV2_ARCH}; vits14 for small GPUs)",
+        ),
         "lycoris_eval_offline": (False, "Never download scoring weights"),
         "lycoris_eval_random_weights": (False, "Dry run: random scoring weights (numbers mean nothing)"),
         "lycoris_eval_allowed_roots": ("", "Extra folders the API and the Evaluate tab may read (one per line)"),
@@ -65,7 +84,6 @@ def on_ui_settings() -> None:
 
 def default_metrics() -> list[str]:
     """The "Default metrics" setting, checked: unknown names are dropped with a warning."""
-    from ..metrics import METRICS
 
     names = [m.strip() for m in str(opt("default_metrics", ",".join(DEFAULT_METRICS))).split(",") if m.strip()]
     unknown = [m for m in names if m not in METRICS]
@@ -76,33 +94,36 @@ def default_metrics() -> list[str]:
 
 
 def grid_runner(host: Any, cross_family: str = "refuse") -> Any:
-    """A :class:`~lycoris_eval.grid_runner.GridRunner` into the run store folder, with the
+    """A :class:`~lycoris_eval.grid.runner.GridRunner` into the run store folder, with the
     grid size limit setting (the Script, the API's check and its job all use this); the
     Script skips cross-family cells (``"skip"``), the API refuses them."""
-    from ..grid_runner import GridRunner
+    from lycoris_eval.grid.runner import GridRunner  # lazy: runner imports PIL at its top
 
-    return GridRunner(host, outputs_root(), grid_limit=int(opt("grid_limit", 500)), cross_family=cross_family)
+    return GridRunner(
+        host, outputs_root(), grid_limit=int(opt("grid_limit", DEFAULT_GRID_LIMIT)), cross_family=cross_family
+    )
 
 
 def eval_config_from_settings() -> Any:
-    """The one place settings become an :class:`EvalConfig` (Script, API, tab)."""
-    from ..evaluate import EvalConfig
-    from .host import adapter_info
-    from .memory import make_room
+    """The WebUI settings as the config builder's base (Script, API, tab, X/Y/Z)."""
+    # lazy: host needs the host's modules (only inside a running WebUI)
+    from lycoris_eval.webui.host import adapter_info
 
-    return EvalConfig(
-        metrics=tuple(default_metrics()),
-        device=opt("device", "auto"),
-        weights_dir=weights_dir(),
-        batch_size=int(opt("batch_size", 8)),
-        precision=str(opt("precision", "auto")),
-        keep_models_loaded=bool(opt("keep_models", False)),
-        clip_model=str(opt("clip_model", "ViT-L-14")),
-        dinov2_arch=str(opt("dinov2_arch", "vitl14")),
-        allow_download=not bool(opt("offline", False)),
-        random_weights=bool(opt("random_weights", False)),
-        adapter_info=adapter_info,
-        make_room=make_room,
+    return build_config(
+        {
+            "metrics": tuple(default_metrics()),
+            "device": opt("device", DEFAULT_DEVICE),
+            "weights_dir": weights_dir(),
+            "batch_size": int(opt("batch_size", DEFAULT_BATCH_SIZE)),
+            "precision": str(opt("precision", DEFAULT_PRECISION)),
+            "keep_models_loaded": bool(opt("keep_models", False)),
+            "clip_model": str(opt("clip_model", DEFAULT_CLIP_MODEL)),
+            "dinov2_arch": str(opt("dinov2_arch", DEFAULT_DINOV2_ARCH)),
+            "allow_download": not bool(opt("offline", False)),
+            "random_weights": bool(opt("random_weights", False)),
+            "adapter_info": adapter_info,
+            "make_room": make_room,
+        }
     )
 
 

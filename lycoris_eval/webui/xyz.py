@@ -1,5 +1,7 @@
-"""The built-in X/Y/Z plot: the extension's two axes (adapter, adapter weight) and the
-capture of each plot's cells (every image, as the plot labelled it) for "Evaluate".
+"""The built-in X/Y/Z plot: the extension's axes (adapter, adapter weight, and epoch: one
+save of a training run per value, ``RUN@EPOCH``), the checks before a plot's first image,
+and the wrapper that collects each plot's cells (every image, as the plot labelled it) for
+"Evaluate" (where they are kept: ``xyz_capture.py``).
 
 v1.10.1 counterpart: ``scripts/xyz_grid.py`` (``AxisOption``, ``axis_options``,
 ``draw_xyz_grid``).
@@ -7,75 +9,30 @@ v1.10.1 counterpart: ``scripts/xyz_grid.py`` (``AxisOption``, ``axis_options``,
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 from modules import scripts, shared
 
-from ..errors import SpecError
-from ..grid_spec import parse_weights
-from ..grouping import adapter_and_weight
-from ..infotext import adapter_tags, strip_adapter_tags
-from .host import _networks
-from .settings import outputs_root
+from lycoris_eval.errors import ADAPTER_AND_EPOCH_AXES, SpecError
+from lycoris_eval.grid.fields import parse_weights
+from lycoris_eval.grid.names import match_name
+from lycoris_eval.grid.training import axis_choices, axis_value_adapter, detected_runs, expand_axis_values
+from lycoris_eval.inputs.families import checkpoint_family, compatible, cross_family_message
+from lycoris_eval.inputs.grouping import adapter_and_weight
+from lycoris_eval.inputs.infotext import adapter_tags, strip_adapter_tags
+from lycoris_eval.webui.host import WebUIHost, _networks
+from lycoris_eval.webui.xyz_capture import save_xyz_capture
 
 AXIS_ADAPTER = "LyCORIS: adapter"
-
-
 AXIS_WEIGHT = "LyCORIS: adapter weight"
+AXIS_EPOCH = "LyCORIS: epoch"
+ADAPTER_AXES = (AXIS_ADAPTER, AXIS_EPOCH)  # axes that put an adapter into the prompt
+NO_ADAPTER = ("", "None", "none")  # adapter axis values that mean the baseline
 # axes whose labels never go into a cell's group (see wrap_draw_xyz_grid)
-IDENTITY_AXES = ("Seed", "Var. seed", "Checkpoint name", AXIS_ADAPTER, AXIS_WEIGHT)
+IDENTITY_AXES = ("Seed", "Var. seed", "Checkpoint name", AXIS_ADAPTER, AXIS_WEIGHT, AXIS_EPOCH)
 PROMPT_SR = "Prompt S/R"
-
-
-XYZ_DIR = "xyz-last"
-
-
-_PROCESS_STARTED = time.time()
-
-
-def last_xyz() -> Path | None:
-    """The cells of the last X/Y/Z plot made by this WebUI process; a capture left by an
-    earlier process (before a restart) is not "the last grid" and is ignored."""
-    folder = outputs_root() / XYZ_DIR
-    images = list(folder.glob("*.png"))
-    if not images or max(p.stat().st_mtime for p in images) < _PROCESS_STARTED:
-        return None
-    return folder
-
-
-def _with_infotext_params(infotext: str, params: dict[str, str]) -> str:
-    from ..infotext import _RE_PARAM
-
-    extra = ", ".join(f"{k}: {json.dumps(v) if ',' in v or ':' in v else v}" for k, v in params.items())
-    lines = infotext.rstrip("\n").split("\n") if infotext else [""]
-    if len(_RE_PARAM.findall(lines[-1])) >= 3:
-        lines[-1] = f"{lines[-1]}, {extra}"
-    else:
-        lines.append(extra)
-    return "\n".join(lines)
-
-
-def save_xyz_capture(cells: list[tuple[Any, str, str, str, str]]) -> Path:
-    """Write the last X/Y/Z grid's cell images (from memory) with their axis labels."""
-    from ..grid_runner import png_bytes
-    from ..infotext import GROUP_KEY
-    from ..report import write_atomic_bytes
-
-    folder = outputs_root() / XYZ_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
-    for index, (image, infotext, x_label, y_label, z_label) in enumerate(cells):
-        labels = [f"{axis}: {label}" for axis, label in (("X", x_label), ("Y", y_label), ("Z", z_label)) if label]
-        text = _with_infotext_params(infotext or "", {GROUP_KEY: " | ".join(labels)} if labels else {})
-        write_atomic_bytes(folder / f"cell-{index:04d}.png", png_bytes(image, text))
-    return folder
 
 
 def wrap_draw_xyz_grid(xyz: Any) -> None:
@@ -91,6 +48,7 @@ def wrap_draw_xyz_grid(xyz: Any) -> None:
         cell, captured = values.get("cell"), []
         if cell is None:
             return original(p, *args, **kwargs)
+        check_one_adapter_axis()  # before any cell: two axes would fight over the cell's adapter
         check_families(p)  # before any cell: an adapter that cannot apply is a plot of baselines
 
         groups = {
@@ -141,17 +99,39 @@ def _axis_values(label: str) -> list[Any] | None:
     return None
 
 
+def check_one_adapter_axis() -> None:
+    """Refuse a plot with both the adapter and the epoch axis, before its first image: each
+    sets the cell's adapter, so the one applied last would silently win in every cell. The
+    plot's ``confirm`` cannot see the other axes (they are published only after it)."""
+    if _axis_values(AXIS_ADAPTER) is not None and _axis_values(AXIS_EPOCH) is not None:
+        raise RuntimeError(f"LyCORIS: {ADAPTER_AND_EPOCH_AXES.words('webui')}")
+
+
 def check_families(p: Any) -> None:
     """Refuse the plot, before its first image, when an adapter on our axis cannot apply to
     a checkpoint of the plot (its Checkpoint name axis, else the checkpoint the cells use).
     The plot cannot leave one cell out without drawing a fake image, so the whole plot is
     refused with the pair named (the Script skips such cells instead)."""
-    from modules import sd_models
+    from modules import sd_models  # lazy: the host's modules exist only inside a running WebUI
 
-    from ..families import checkpoint_family, compatible, cross_family_message
-    from .host import adapter_info
+    # lazy: host needs the host's modules (only inside a running WebUI)
+    from lycoris_eval.webui.host import adapter_info
 
-    adapters = [a for a in (_axis_values(AXIS_ADAPTER) or []) if a not in ("", "None", "none")]
+    adapters = []
+    for value in _axis_values(AXIS_ADAPTER) or []:
+        try:
+            name = adapter_name(str(value))
+        except SpecError:  # confirm_adapters refused it already
+            continue
+        if name is not None:
+            adapters.append(name)
+    epochs = _axis_values(AXIS_EPOCH) or []
+    runs = training_runs() if epochs else []
+    for value in epochs:
+        try:
+            adapters.append(axis_value_adapter(runs, str(value)))
+        except SpecError:  # confirm_epochs refused it already
+            continue
     if not adapters:
         return
     names = _axis_values("Checkpoint name")
@@ -165,7 +145,7 @@ def check_families(p: Any) -> None:
             if compatible(adapter_family, family) is False:
                 label = getattr(info, "model_name", None) or str(name)
                 message = cross_family_message(str(adapter), adapter_family, label, family)
-                raise RuntimeError(f"LyCORIS: {message} (remove it from the adapter axis)")
+                raise RuntimeError(f"LyCORIS: {message} (remove it from the adapter or epoch axis)")
 
 
 def _axis_label(state_name: str) -> str:
@@ -224,8 +204,10 @@ def _replace_lora_tag(p: Any, name: str | None, weight: float | None) -> None:
         tags = re.findall(r"<(?:lora|lyco):([^:>]+)(?::[^>]*)?>", p.prompt)
         if not tags:
             if _adapter_axis_in_plot():
-                return  # the adapter axis is applied after this one and uses the weight
-            raise RuntimeError("LyCORIS: adapter weight needs an adapter: add the adapter axis or a <lora:…> tag")
+                return  # the adapter (or epoch) axis is applied after this one and uses the weight
+            raise RuntimeError(
+                "LyCORIS: adapter weight needs an adapter: add the adapter or epoch axis or a <lora:…> tag"
+            )
         p.prompt = re.sub(
             r"<(lora|lyco):([^:>]+)(?::[^>]*)?>", lambda m: f"<{m.group(1)}:{m.group(2)}:{weight:g}>", p.prompt
         )
@@ -239,13 +221,25 @@ def _adapter_axis_in_plot() -> bool:
     """The X/Y/Z plot publishes its axes in ``state.xyz_plot_x/y/z`` before the first cell."""
     for axis in ("xyz_plot_x", "xyz_plot_y", "xyz_plot_z"):
         info = getattr(shared.state, axis, None)
-        if info is not None and getattr(info.axis, "label", None) == AXIS_ADAPTER:
+        if info is not None and getattr(info.axis, "label", None) in ADAPTER_AXES:
             return True
     return False
 
 
+def adapter_name(x: str) -> str | None:
+    """An adapter axis value as the host names the adapter (None: no adapter), by the grid
+    runner's rule (:func:`lycoris_eval.grid.names.match_name`: exact, then ignoring case);
+    :class:`SpecError` for a name the host does not have."""
+    if x in NO_ADAPTER:
+        return None
+    return match_name(x, {name: name for name in _networks().available_networks}, "adapter")
+
+
 def apply_adapter(p: Any, x: str, xs: list[str]) -> None:
-    p.lycoris_eval_adapter = None if x in ("", "None", "none") else x
+    try:
+        p.lycoris_eval_adapter = adapter_name(x)
+    except SpecError:  # refused by confirm_adapters before any image; as typed, if it was not called
+        p.lycoris_eval_adapter = x
     _replace_lora_tag(p, p.lycoris_eval_adapter, getattr(p, "lycoris_eval_weight", None))
     if p.lycoris_eval_adapter is not None:
         # a new dict: copy(p) in the X/Y/Z plot shares this one with every other cell
@@ -258,15 +252,52 @@ def apply_weight(p: Any, x: float, xs: list[float]) -> None:
 
 
 def confirm_adapters(p: Any, xs: list[str]) -> None:
-    names = set(_networks().available_networks)
-    for x in xs:
-        if x in ("", "None", "none"):
-            continue
-        if x not in names:
-            close = difflib.get_close_matches(x, sorted(names), n=3, cutoff=0.5)
-            raise RuntimeError(f"Unknown adapter: {x}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
-    if len(set(xs)) != len(xs):
+    """The runner's name check (the same error); the X/Y/Z plot shows a RuntimeError from
+    ``confirm`` and makes no image. Two values naming one adapter are duplicates."""
+    try:
+        names = [adapter_name(x) for x in xs]
+    except SpecError as exc:
+        raise RuntimeError(f"LyCORIS: {exc.words('webui')}") from None  # the plot shows RuntimeErrors
+    if len(set(names)) != len(names):
         raise RuntimeError("LyCORIS: adapter values are duplicated")
+
+
+def training_runs() -> list[Any]:
+    """The training runs among the WebUI's adapters (grouped from their headers and names)."""
+    return detected_runs(WebUIHost(None).adapters())
+
+
+def apply_epoch(p: Any, x: str, xs: list[str]) -> None:
+    """One save of a training run (``RUN@EPOCH``) as the cell's adapter, as the adapter axis
+    applies one (and with the weight axis's weight)."""
+    try:
+        name = axis_value_adapter(training_runs(), str(x))
+    except SpecError as exc:  # refused by confirm_epochs before any image; the plot shows it
+        raise RuntimeError(f"LyCORIS: {exc.words('webui')}") from None
+    p.lycoris_eval_adapter = name
+    _replace_lora_tag(p, name, getattr(p, "lycoris_eval_weight", None))
+    # a new dict: copy(p) in the X/Y/Z plot shares this one with every other cell
+    p.extra_generation_params = {**p.extra_generation_params, "LyCORIS adapter": name, "LyCORIS epoch": str(x)}
+
+
+def confirm_epochs(p: Any, xs: list[str]) -> None:
+    """Every value names a save of a known run (the grid's rule and words), each once."""
+    runs = training_runs()
+    try:
+        names = [axis_value_adapter(runs, str(x)) for x in xs]
+    except SpecError as exc:
+        raise RuntimeError(f"LyCORIS: {exc.words('webui')}") from None  # the plot shows RuntimeErrors
+    if len(set(names)) != len(names):
+        raise RuntimeError("LyCORIS: epoch values are duplicated")
+
+
+def prepare_epochs(text: str) -> list[str]:
+    """The epoch axis typed as text: ``RUN`` (every save), ``RUN@every 2``, ``RUN@4``, comma separated."""
+    values = [v.strip() for v in str(text or "").split(",") if v.strip()]
+    try:
+        return expand_axis_values(training_runs(), values)
+    except SpecError as exc:
+        raise RuntimeError(f"LyCORIS: {exc.words('webui')}") from None
 
 
 def confirm_weights(p: Any, xs: list[float]) -> None:
@@ -279,11 +310,11 @@ def confirm_weights(p: Any, xs: list[float]) -> None:
 
 
 def register_xyz_axes() -> bool:
-    """Add the two axes to the built-in X/Y/Z plot, once (re-import replaces, not duplicates)."""
+    """Add the axes to the built-in X/Y/Z plot, once (re-import replaces, not duplicates)."""
     xyz = _xyz_module()
     if xyz is None:
         return False
-    xyz.axis_options[:] = [o for o in xyz.axis_options if o.label not in (AXIS_ADAPTER, AXIS_WEIGHT)]
+    xyz.axis_options[:] = [o for o in xyz.axis_options if o.label not in (AXIS_ADAPTER, AXIS_WEIGHT, AXIS_EPOCH)]
 
     def adapter_choices() -> list[str]:
         return sorted(_networks().available_networks, key=str.casefold)
@@ -299,5 +330,27 @@ def register_xyz_axes() -> bool:
         )
     )
     xyz.axis_options.append(xyz.AxisOption(AXIS_WEIGHT, float, apply_weight, confirm=confirm_weights))
+    register_epoch_axis(xyz)
     wrap_draw_xyz_grid(xyz)
+    return True
+
+
+def register_epoch_axis(xyz: Any) -> bool:
+    """The "LyCORIS: epoch" axis; an X/Y/Z plot without what it needs (choices, ``prepare``)
+    goes without this one axis, said in one log line."""
+    xyz.axis_options[:] = [o for o in xyz.axis_options if o.label != AXIS_EPOCH]
+    try:
+        option = xyz.AxisOption(
+            AXIS_EPOCH,
+            str,
+            apply_epoch,
+            format_value=xyz.format_value,
+            confirm=confirm_epochs,
+            choices=lambda: axis_choices(training_runs()),
+            prepare=prepare_epochs,
+        )
+    except (AttributeError, TypeError) as exc:
+        print(f"[lycoris-eval] X/Y/Z plot: no '{AXIS_EPOCH}' axis on this WebUI ({exc})", file=sys.stderr)
+        return False
+    xyz.axis_options.append(option)
     return True

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from .host import (
     FLAVOURS,
@@ -95,3 +96,13 @@ def host(build: Build):
 def api(host: Host):
     with host.client() as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def references(host) -> str:
+    """Three reference images inside the host's allowed roots (its outputs folder)."""
+    folder = host.root / "outputs" / "lycoris-eval-refs" / "ink"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        Image.effect_noise((64, 64), 30 + 10 * i).convert("RGB").save(folder / f"ref-{i}.png")
+    return str(folder)

@@ -177,25 +177,34 @@ def write_settings(build: Build, settings: dict[str, Any]) -> None:
 
 def write_weights(weights_dir: Path) -> None:
     """Random-valued weight files of the encoders the host settings ask for, saved with
-    ``torch.save`` (current format, which the WebUI's replaced ``torch.load`` refuses)."""
+    ``torch.save`` (current format, which the WebUI's replaced ``torch.load`` refuses).
+    Written once into ``test-artifacts/weights`` and hard-linked into each host's folder
+    (1.2 GB a copy: three hosts' copies had filled a CI machine's disk)."""
     import torch
     import torchvision
 
-    from lycoris_eval.encoders import Dinov2Encoder, OpenClipEncoder
+    from lycoris_eval.scoring.encoders import Dinov2Encoder, OpenClipEncoder
 
+    shared = ROOT / "test-artifacts" / "weights"
+    shared.mkdir(parents=True, exist_ok=True)
     weights_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
     for build, name in (
         (torchvision.models.vgg19, "vgg19-dcbb9e9d.pth"),  # the whole torchvision model, as published
         (lambda: Dinov2Encoder(arch="vits14").build(), "dinov2_vits14_pretrain.pth"),
         (lambda: OpenClipEncoder(model_name="ViT-B-32").build(), "open_clip_pytorch_model.bin"),
     ):
-        if not (weights_dir / name).is_file():
+        if not (shared / name).is_file():
+            torch.manual_seed(0)
             # written under another name and renamed: a run killed mid-write leaves no
             # truncated file that the next run would take as the weights
-            part = weights_dir / f"{name}.part"
+            part = shared / f"{name}.part"
             torch.save(build().state_dict(), part)
-            part.replace(weights_dir / name)
+            part.replace(shared / name)
+        if not (weights_dir / name).is_file():
+            try:
+                os.link(shared / name, weights_dir / name)
+            except OSError:  # another file system: a copy
+                shutil.copyfile(shared / name, weights_dir / name)
 
 
 def write_mismatched_lora(path: Path) -> None:

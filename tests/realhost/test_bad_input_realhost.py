@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.test_bad_input import GRID_CASES
+from tests.api.test_bad_input import GRID_CASES
 
 PREFIX = "/lycoris-eval/v1"
 

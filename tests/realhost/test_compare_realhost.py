@@ -62,7 +62,7 @@ def test_identical_checkpoints_compare_as_no_difference(api, host, twin):
     )
     assert scored.status_code in (200, 202), scored.text[:2000]
     document = scored.json() if scored.status_code == 200 else wait_job(api, scored.json()["job_id"])["result"]
-    assert document["schema_version"] == 2
+    assert document["schema_version"] == 3
     answer = api.get(f"/lycoris-eval/v1/runs/{run_id}/compare", params={"a": original, "b": copy})
     assert answer.status_code == 200, answer.text[:2000]
     entries = answer.json()["entries"]

@@ -8,7 +8,6 @@ import json
 import uuid
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from .host import HOST_SETTINGS, plain_image_checkpoint, run_records, wait_job, without_hash
@@ -29,15 +28,6 @@ def grid(build) -> dict:
 
 
 BASE = {"steps": 4, "width": 64, "height": 64, "sampler_name": "Euler", "cfg_scale": 5}
-
-
-@pytest.fixture(scope="module")
-def references(host) -> str:
-    folder = host.root / "outputs" / "lycoris-eval-refs" / "ink"
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(3):
-        Image.effect_noise((64, 64), 30 + 10 * i).convert("RGB").save(folder / f"ref-{i}.png")
-    return str(folder)
 
 
 def _check_cells(document: dict, records: list[dict], build) -> None:

@@ -50,7 +50,9 @@ def sdxl_host(tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lora_dir = data / "models" / "Lora"
-    shutil.copy(build.root / "models" / "Lora" / f"{build.adapter('lora')}.safetensors", lora_dir / "sd1_lora.safetensors")
+    shutil.copy(
+        build.root / "models" / "Lora" / f"{build.adapter('lora')}.safetensors", lora_dir / "sd1_lora.safetensors"
+    )
     shutil.copytree(ROOT, data / "extensions" / EXT_NAME, ignore=_IGNORE)  # its dependencies: in the host's venv
     (data / "config.json").write_text(json.dumps(HOST_SETTINGS))
     write_weights(data / "models" / "lycoris-eval")

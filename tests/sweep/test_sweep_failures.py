@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lycoris_eval.grid_spec import GridSpec
+from lycoris_eval.grid.spec import GridSpec
 
 from ..realhost.host import ROOT
 from .conftest import cells, summary, sweep_env

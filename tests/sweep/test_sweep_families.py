@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest
 
 from lycoris_eval.errors import SpecError
-from lycoris_eval.grid_spec import GridSpec
+from lycoris_eval.grid.spec import GridSpec
 from lycoris_eval.sweep.preflight import check_webuis
+from tests.inputs.test_families import write_sdxl_checkpoint
 
-from ..test_families import write_sdxl_checkpoint
 from .fake_webui_http import FakeWebUI
 
 
 def test_sweep_refuses_a_cross_family_grid_before_any_image(tmp_path):
-    from ..helpers import write_adapter
+    from tests.helpers import write_adapter
 
     fake = FakeWebUI()
     try:

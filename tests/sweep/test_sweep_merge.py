@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lycoris_eval.run_store import RunStore, append_record
+from lycoris_eval.grid.store import RunStore, append_record
 from lycoris_eval.sweep.store import INDEX, SHARD_DIR, done_keys, line_files, merge, merged, merger, shard_path
 
 

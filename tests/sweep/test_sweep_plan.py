@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from lycoris_eval.grid_spec import GridSpec
-from lycoris_eval.run_store import RunStore, append_record
+from lycoris_eval.grid.spec import GridSpec
+from lycoris_eval.grid.store import RunStore, append_record
 from lycoris_eval.sweep.plan import ChunkQueue, make_chunks
 from lycoris_eval.sweep.preflight import sweep_run_id
 from lycoris_eval.sweep.store import done_keys, merge, shard_path
@@ -83,7 +83,7 @@ def test_urls_keep_credentials_out_of_names():
 
 
 def test_the_loaded_checkpoint_is_found_with_or_without_its_hash():
-    from lycoris_eval.grid_runner import CheckpointRef
+    from lycoris_eval.grid.host import CheckpointRef
     from lycoris_eval.sweep.webui_client import WebUIFacts
 
     refs = [CheckpointRef("tiny-a", "tiny-a.safetensors [5b9937790e]"), CheckpointRef("tiny-b", "tiny-b.safetensors")]

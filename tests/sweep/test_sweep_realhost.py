@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lycoris_eval.grid_spec import GridSpec
+from lycoris_eval.grid.spec import GridSpec
+from tests.helpers import SMALL, make_set
 
-from ..helpers import SMALL, make_set
 from ..realhost.host import Build, Host, free_port
 from .conftest import (
     cells,
@@ -80,7 +80,7 @@ def test_scores_equal_a_single_machine_evaluation(complete_run, tmp_path):
     import ray
 
     from lycoris_eval.config import EvalConfig
-    from lycoris_eval.evaluate import evaluate
+    from lycoris_eval.scoring.pipeline import evaluate
     from lycoris_eval.sweep.scoring import score_run
 
     _spec, run_dir, _proc = complete_run
@@ -90,7 +90,7 @@ def test_scores_equal_a_single_machine_evaluation(complete_run, tmp_path):
     single = evaluate(run_dir / "images", EvalConfig(use_cache=False, **base, **SMALL))
     ray.init(num_cpus=2, log_to_driver=False)
     try:
-        swept = score_run(run_dir, EvalConfig(cache_dir=tmp_path / "cache", **base, **SMALL))
+        swept = score_run(run_dir, EvalConfig(cache_dir=tmp_path / "cache", **base, **SMALL)).document
     finally:
         ray.shutdown()
     assert set(swept["run"]["encoded"].values()) == {0}, "the driver encoded images itself"

@@ -11,8 +11,7 @@ import pytest
 
 from lycoris_eval.config import EvalConfig
 from lycoris_eval.sweep.scoring import _chunk_rows, encode_features, load_row, windows
-
-from ..helpers import SMALL, make_set
+from tests.helpers import SMALL, make_set
 
 
 class Fetch:
@@ -71,7 +70,7 @@ def test_windows_hold_at_most_their_size_in_images():
 def test_the_pool_reads_the_files_in_windows_and_scores_as_evaluate(tmp_path):
     import ray
 
-    from lycoris_eval.evaluate import evaluate
+    from lycoris_eval.scoring.pipeline import evaluate
 
     images = make_set(tmp_path / "images", 6, 100)
     ref = make_set(tmp_path / "ref", 4, 500)
