@@ -22,6 +22,7 @@ from lycoris_eval.grid.training import axis_choices, axis_value_adapter, detecte
 from lycoris_eval.inputs.families import checkpoint_family, compatible, cross_family_message
 from lycoris_eval.inputs.grouping import adapter_and_weight
 from lycoris_eval.inputs.infotext import adapter_tags, strip_adapter_tags
+from lycoris_eval.webui import model_loading
 from lycoris_eval.webui.host import WebUIHost, _networks
 from lycoris_eval.webui.xyz_capture import save_xyz_capture
 
@@ -136,9 +137,12 @@ def check_families(p: Any) -> None:
         return
     names = _axis_values("Checkpoint name")
     if names is None:
-        names = [p.override_settings.get("sd_model_checkpoint") or getattr(shared.opts, "sd_model_checkpoint", None)]
+        override = (getattr(p, "override_settings", None) or {}).get("sd_model_checkpoint")
+        # the checkpoint the cells use: the request's override, else the user's (the same rule
+        # as the grid's; reForge's option can be empty while a model is loaded)
+        names = [override] if override else [model_loading.user_checkpoint_info()]
     for name in names:
-        info = sd_models.get_closet_checkpoint_match(name) if name else None
+        info = name if not isinstance(name, str) else sd_models.get_closet_checkpoint_match(name) if name else None
         family = checkpoint_family(getattr(info, "filename", None)).family
         for adapter in adapters:
             adapter_family = adapter_info(str(adapter)).get("family")

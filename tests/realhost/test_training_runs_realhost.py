@@ -2,7 +2,8 @@
 LoRA re-saved with the metadata kohya writes, its up-weights scaled per epoch) are listed as
 one run, a grid over the run through ``POST /grid`` makes every other save in step order
 and records the run in its manifest, and the X/Y/Z plot's "LyCORIS: epoch" axis applies a
-save per value."""
+save per value; a plot pairing it with the adapter axis, or an adapter of another model
+family, is refused before its first image."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from .host import ROOT, run_records, wait_job, xyz_args, xyz_axis_index
 from .test_page import CHROMIUM, FLAGS, _choose
-from .test_xyz import _evaluate, _plot
+from .test_xyz import XYZ_DIR, _evaluate, _plot
 
 RUN = "evalrun"
 SAVES = {1: f"{RUN}-000001", 2: f"{RUN}-000002", 3: f"{RUN}-000003", 4: RUN}  # the final save has no suffix
@@ -102,6 +103,36 @@ def test_the_xyz_epoch_axis_with_the_weight_axis(api, host, epochs):
     cells = document["cells"]
     assert {(c["adapter"], c["weight"]) for c in cells} == {(epochs[e], w) for e in (1, 4) for w in (0.5, 1.0)}
     assert {c["group"] for c in cells} == {None}  # the epoch is the cell's adapter, not a stratum
+
+
+def _captured(host) -> dict[str, int]:
+    folder = host.root.joinpath(*XYZ_DIR)
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.png")} if folder.is_dir() else {}
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["adapter and epoch axes", "cross-family adapter"],
+)
+def test_the_xyz_plot_refuses_before_its_first_image(api, host, epochs, case):
+    """Two plots the real X/Y/Z script must not draw: the adapter and the epoch axis together
+    (each would set the cell's adapter, the last silently winning), and an SDXL LoRA on the
+    host's SD1.5 checkpoint (a plot of baselines). The host answers with our one line, no
+    cell is captured and the capture of the plot before stays as it was."""
+    epoch_axis, adapter_axis = xyz_axis_index(api, "LyCORIS: epoch"), xyz_axis_index(api, "LyCORIS: adapter")
+    if case == "adapter and epoch axes":
+        axes = [(epoch_axis, "", [f"{RUN}@1", f"{RUN}@4"]), (adapter_axis, "", [host.build.adapter("lora")])]
+        words = "the adapter axis and the epoch axis both choose the cell's adapter"
+    else:
+        axes = [(adapter_axis, "", [host.build.adapter("lora"), "crossfamily-sdxl"])]
+        words = "'crossfamily-sdxl' is for SDXL"
+    before = _captured(host)
+    body = {**BASE, "prompt": "a red barn", "seed": 300, "script_name": "x/y/z plot"}
+    args = xyz_args(api, *axes)
+    with host.client() as fresh:  # Forge's server closes the connection after an error
+        response = fresh.post("/sdapi/v1/txt2img", json={**body, "script_args": args}, timeout=600)
+    assert response.status_code != 200 and words in response.text, response.text[:2000]
+    assert _captured(host) == before
 
 
 @pytest.fixture(scope="module")
