@@ -76,7 +76,8 @@ def _bf16_refusal(near_pair_deviation: str) -> dict[str, str]:
 
 
 class _VggBase(Encoder):
-    """What both VGG Gram encoders share: fp32 Grams, channels_last, no bf16."""
+    """What both VGG Gram encoders share: torchvision's VGG19 and its weights file, fp32
+    Grams, channels_last, no bf16."""
 
     # NHWC network and batches (settable before loading: tests, benchmarks). Not in the
     # fingerprint: it changes rounding only (about 1e-7 relative), as another CPU's kernels do.
@@ -86,6 +87,12 @@ class _VggBase(Encoder):
     def precision(self) -> str:
         mode = super().precision
         return mode if mode == "fp32" else f"{mode}, gram fp32"
+
+    def build(self) -> Any:
+        return build_vgg19_features()
+
+    def convert_state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+        return vgg_features_state(state, self.name)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "memory_format": "channels_last" if self.channels_last else "contiguous"}
@@ -150,12 +157,6 @@ class VggGramEncoder(_VggBase):
             "resize": f"shorter-side-{self.image_size}-bicubic",
             "normalize": "imagenet",
         }
-
-    def build(self) -> Any:
-        return build_vgg19_features()
-
-    def convert_state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
-        return vgg_features_state(state, self.name)
 
     def load(self) -> None:
         super().load()
@@ -235,12 +236,6 @@ class TutorialGramEncoder(_VggBase):
             "normalize": "imagenet",
             "gram": "FF^T/(a*b*c*d)",
         }
-
-    def build(self) -> Any:
-        return build_vgg19_features()
-
-    def convert_state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
-        return vgg_features_state(state, self.name)
 
     def load(self) -> None:
         import torch.nn as nn  # lazy: torch loads only when a model does
