@@ -36,6 +36,8 @@ from .host import (
     run_records,
     wait_job,
     write_weights,
+    xyz_args,
+    xyz_axis_index,
 )
 
 PREFIX = "/lycoris-eval/v1"
@@ -148,3 +150,37 @@ def test_sdxl_grid_made_applied_and_scored_and_an_sd1_lora_refused(sdxl_host):
         assert refused.status_code == 422, refused.text
         assert f"'sd1_lora' is for SD 1.x but checkpoint '{models.checkpoints[0]}' is SDXL" in refused.text
         assert not any(p.name.startswith("cross") for p in (data / "outputs" / "lycoris-eval").iterdir())
+
+
+def test_sdxl_xyz_plot_with_our_adapter_axis_and_an_sd1_lora_refused(sdxl_host):
+    """The built-in X/Y/Z plot on an SDXL checkpoint with our adapter axis: each SDXL adapter
+    applied in its cell and the cells kept for Evaluate, labelled by the infotext; an SD1.5
+    LoRA on that axis refuses the plot before its first image (the checkpoint the cells use
+    is the request's override here: on reForge the option is empty)."""
+    host, data, models = sdxl_host
+    lora, loha = models.adapters
+    capture = data / "outputs" / "lycoris-eval" / "xyz-last"
+    with host.client(timeout=600) as api:
+        adapter_axis = xyz_axis_index(api, "LyCORIS: adapter")
+        body = {**BASE, "prompt": "a photo of a cat", "seed": 101, "script_name": "x/y/z plot"}
+        body["override_settings"] = {"sd_model_checkpoint": models.checkpoints[0]}
+        response = api.post(
+            "/sdapi/v1/txt2img", json={**body, "script_args": xyz_args(api, (adapter_axis, "", ["None", lora, loha]))}
+        )
+        assert response.status_code == 200, response.text[:2000]
+        cells = sorted(capture.glob("*.png"))
+        assert len(cells) == 3, [c.name for c in cells]
+        pixels, infotexts = [], []
+        for cell in cells:
+            with Image.open(cell) as im:
+                pixels.append(im.convert("RGB").tobytes())
+                infotexts.append(im.info.get("parameters", ""))
+        assert len(set(pixels)) == 3  # the baseline and each adapter's image all differ
+        assert [lora in t for t in infotexts] == [False, True, False]
+        assert [loha in t for t in infotexts] == [False, False, True]
+        before = {c.name: c.stat().st_mtime_ns for c in cells}
+        args = xyz_args(api, (adapter_axis, "", [lora, "sd1_lora"]))
+    with host.client(timeout=600) as fresh:  # Forge closes the connection after an error
+        refused = fresh.post("/sdapi/v1/txt2img", json={**body, "script_args": args})
+    assert refused.status_code != 200 and "'sd1_lora' is for SD 1.x" in refused.text, refused.text[:2000]
+    assert {c.name: c.stat().st_mtime_ns for c in capture.glob("*.png")} == before
