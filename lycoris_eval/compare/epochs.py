@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from lycoris_eval.compare import stats
-from lycoris_eval.compare.paired import STATUS_FEW, STATUS_SAME, STATUS_UNCLEAR, PairedData
+from lycoris_eval.compare.paired import PairedData, opening_status
 from lycoris_eval.inputs.training_runs import Member, TrainingRun
 from lycoris_eval.scoring.metrics import METRICS
 from lycoris_eval.scoring.metrics.vendi import vendi_score
@@ -220,12 +220,7 @@ def test_columns(
         d = kept[:, j]
         diff = float(d.mean()) if n else None
         sd = float(d.std(ddof=1)) if n > 1 else float("nan")
-        entry = {**base, "diff": diff, "ci": None, "p": None, "status": STATUS_FEW, "_sd": sd}
-        if n and not np.any(d):
-            entry.update(status=STATUS_SAME, ci=[0.0, 0.0], p=1.0)
-        elif ci is not None:
-            entry.update(status=STATUS_UNCLEAR, ci=[float(ci[j, 0]), float(ci[j, 1])], p=stats.paired_t_p(d))
-        out.append(entry)
+        out.append({**base, "diff": diff, "_sd": sd, **opening_status(d, None if ci is None else ci[j])})
     return out
 
 

@@ -221,12 +221,14 @@ class _Pair:
             a_better_share=float(better_a.mean()),
         )
         sd = float(diffs.std(ddof=1)) if n > 1 else float("nan")
-        if not np.any(diffs):
-            return {**entry, "status": STATUS_SAME, "ci": [0.0, 0.0], "p": 1.0, "interval": "bootstrap"}
-        if n < stats.MIN_PAIRS:
+        # no bootstrap (and no draw from the rng) where the opening status needs no interval
+        ci = stats.paired_interval(diffs, strata, self.rng)[0] if n >= stats.MIN_PAIRS and np.any(diffs) else None
+        opening = opening_status(diffs, ci)
+        if opening["status"] == STATUS_SAME:
+            return {**entry, **opening, "interval": "bootstrap"}
+        if opening["status"] == STATUS_FEW:
             return self._too_few(entry, sd)
-        ci, _ = stats.paired_interval(diffs, strata, self.rng)
-        return self._with_interval(entry, ci, stats.paired_t_p(diffs), sd)
+        return self._with_interval(entry, ci, opening["p"], sd)
 
     def _dino_blocks(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per stratum, the DINOv2 vectors of A and of B, row i of both the same seed."""
@@ -283,6 +285,19 @@ class _Pair:
 
     def _with_interval(self, entry: dict[str, Any], ci: tuple[float, float], p: float, sd: float) -> dict[str, Any]:
         return {**entry, "ci": list(ci), "p": p, "interval": "bootstrap", "status": STATUS_UNCLEAR, "_sd": sd}
+
+
+def opening_status(diffs: np.ndarray, ci: Sequence[float] | None) -> dict[str, Any]:
+    """The status a paired test of the differences ``diffs`` (A − B) opens with, before the
+    FDR step (:func:`settle`) makes it clear or not: "no difference" when every pair is
+    equal, "too few pairs" without an interval (``ci`` None: fewer than
+    ``stats.MIN_PAIRS``), else "no clear difference" with its interval and p-value. The one
+    rule for a single comparison and for each column of a training run's curves."""
+    if diffs.size and not np.any(diffs):
+        return {"status": STATUS_SAME, "ci": [0.0, 0.0], "p": 1.0}
+    if ci is None:
+        return {"status": STATUS_FEW, "ci": None, "p": None}
+    return {"status": STATUS_UNCLEAR, "ci": [float(ci[0]), float(ci[1])], "p": stats.paired_t_p(diffs)}
 
 
 def apply_fdr(entries: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
