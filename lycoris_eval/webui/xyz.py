@@ -137,12 +137,11 @@ def check_families(p: Any) -> None:
         return
     names = _axis_values("Checkpoint name")
     if names is None:
-        override = (getattr(p, "override_settings", None) or {}).get("sd_model_checkpoint")
-        # the checkpoint the cells use: the request's override, else the user's (the same rule
-        # as the grid's; reForge's option can be empty while a model is loaded)
-        names = [override] if override else [model_loading.user_checkpoint_info()]
+        names = [(getattr(p, "override_settings", None) or {}).get("sd_model_checkpoint")]
     for name in names:
-        info = name if not isinstance(name, str) else sd_models.get_closet_checkpoint_match(name) if name else None
+        # no name: the cells use the user's checkpoint (the grid's rule; reForge's option can be
+        # empty while a model is loaded)
+        info = sd_models.get_closet_checkpoint_match(name) if name else model_loading.user_checkpoint_info()
         family = checkpoint_family(getattr(info, "filename", None)).family
         for adapter in adapters:
             adapter_family = adapter_info(str(adapter)).get("family")

@@ -135,30 +135,37 @@ def _value(name: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Ten
     return torch.zeros(shape)
 
 
-def _target_shape(group: str, shapes: dict[str, tuple[int, ...]]) -> tuple[int, int]:
-    """(out, in) of the layer a kohya SDXL key group changes, in this model."""
+def _kohya_layers(shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, int]]:
+    """(out, in) of every UNet and te1 layer, by the kohya key group that changes it."""
+    layers = {}
+    for kohya, prefix in (
+        ("lora_unet_", "model.diffusion_model."),
+        ("lora_te1_", "conditioner.embedders.0.transformer."),
+    ):
+        for key, shape in shapes.items():
+            if key.startswith(prefix) and key.endswith(".weight") and len(shape) >= 2:
+                layers[kohya + key[len(prefix) : -len(".weight")].replace(".", "_")] = (shape[0], shape[1])
+    return layers
+
+
+def _target_shape(group: str, layers: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """(out, in) of the layer a kohya SDXL key group changes, in this model (te2's names are
+    the HF CLIP names kohya writes; this model holds CLIP-G in OpenCLIP's layout)."""
     if group.startswith("lora_te2_"):
         part = group.split("_encoder_layers_", 1)[1].split("_", 1)[1]
         w = WIDTH_G
         return {"mlp_fc1": (4 * w, w), "mlp_fc2": (w, 4 * w)}.get(part, (w, w))
-    prefix, inner = (
-        ("model.diffusion_model.", group[len("lora_unet_") :])
-        if group.startswith("lora_unet_")
-        else ("conditioner.embedders.0.transformer.", group[len("lora_te1_") :])
-    )
-    by_flat = {k[len(prefix) : -len(".weight")].replace(".", "_"): v for k, v in shapes.items() if k.startswith(prefix)}
-    out, inp = by_flat[inner][:2]
-    return out, inp
+    return layers[group]
 
 
 def main(a1111: Path, tiny: Path, out: Path) -> None:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     shapes = _shapes(a1111)
     gen = torch.Generator().manual_seed(0)
     out.mkdir(parents=True, exist_ok=True)
     model = {k: _value(k, s, gen).half().contiguous() for k, s in sorted(shapes.items())}
     save_file(model, str(out / "mini-sdxl.safetensors"))
     del model
+    layers = _kohya_layers(shapes)
     gen = torch.Generator().manual_seed(42)
     for kind in ("lora", "loha"):
         source = tiny / "models" / "Lora" / f"tinyxl_{kind}.safetensors"
@@ -167,7 +174,7 @@ def main(a1111: Path, tiny: Path, out: Path) -> None:
             metadata = dict(handle.metadata() or {})
         tensors = {}
         for group in groups:
-            o, i = _target_shape(group, shapes)
+            o, i = _target_shape(group, layers)
             tensors[f"{group}.alpha"] = torch.tensor(float(RANK))
             if kind == "lora":  # up @ down has entries ~ 1/sqrt(in), like the layer's own
                 tensors[f"{group}.lora_down.weight"] = torch.randn(RANK, i, generator=gen) / math.sqrt(i)

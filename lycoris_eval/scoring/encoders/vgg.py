@@ -88,6 +88,9 @@ class _VggBase(Encoder):
         mode = super().precision
         return mode if mode == "fp32" else f"{mode}, gram fp32"
 
+    def weights_spec(self) -> WeightsSpec:
+        return VGG19_SPEC
+
     def build(self) -> Any:
         return build_vgg19_features()
 
@@ -145,9 +148,6 @@ class VggGramEncoder(_VggBase):
         super().__init__(options)
         self.image_size = image_size
         self._transform: Any = None
-
-    def weights_spec(self) -> WeightsSpec:
-        return VGG19_SPEC
 
     def config(self) -> dict[str, Any]:
         return {
@@ -223,9 +223,6 @@ class TutorialGramEncoder(_VggBase):
         self.layer_seed = seed if (random_count and not layers) else None
         self.image_size = image_size
         self._transform: Any = None
-
-    def weights_spec(self) -> WeightsSpec:
-        return VGG19_SPEC
 
     def config(self) -> dict[str, Any]:
         return {
